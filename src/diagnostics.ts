@@ -26,8 +26,10 @@ export type DropReason =
   | 'unauthorized'
   /** Retries ran out (deadline) or a non-retryable answer other than the above. */
   | 'delivery_failed'
-  /** The exporter was shut down (or not configured) and the event could not be sent nor spooled. */
-  | 'shutdown';
+  /** The exporter was shut down and the event could not be sent nor spooled. */
+  | 'shutdown'
+  /** The exporter has a configuration error (reported at construction): every span is refused. */
+  | 'not_configured';
 
 export interface Counters {
   /** Spans passed to export(), labelled or not. */
@@ -65,6 +67,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   'unauthorized',
   'delivery_failed',
   'shutdown',
+  'not_configured',
 ];
 
 export type Logger = (line: string) => void;

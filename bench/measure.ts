@@ -1,0 +1,58 @@
+// What one timed run costs: wall time, CPU of this process, peak RSS and the longest event-loop
+// stall. Everything runs in one process, so each run starts from a collected heap; otherwise the
+// previous contender's garbage would be collected on the next one's clock.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+// `npm run bench` is plain `tsx bench/run.ts`: no --expose-gc on the command line, so turn it on
+// here. The flag only takes effect for contexts created afterwards, hence the fresh context.
+setFlagsFromString('--expose-gc');
+const gcFn = runInNewContext('gc') as (opts?: { type: 'major' | 'minor' }) => void;
+
+export function fullGc(): void {
+  gcFn();
+  gcFn();
+}
+
+export interface Sample {
+  wallMs: number;
+  /** User + system CPU of the whole process (the exporting thread plus V8's helper threads). */
+  cpuMs: number;
+  peakRssMb: number;
+  /** Longest delay of a 1 ms timer during the run, i.e. the longest synchronous stretch. */
+  maxStallMs: number;
+}
+
+export async function measure(run: () => Promise<void>): Promise<Sample> {
+  fullGc();
+  let peakRss = process.memoryUsage.rss();
+  const sampler = setInterval(() => {
+    const r = process.memoryUsage.rss();
+    if (r > peakRss) peakRss = r;
+  }, 5);
+  const eld = monitorEventLoopDelay({ resolution: 1 });
+  eld.enable();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  await run();
+  const wallMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  eld.disable();
+  clearInterval(sampler);
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  return {
+    wallMs,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    peakRssMb: peakRss / 2 ** 20,
+    // The histogram records how late the 1 ms timer fired; a run shorter than one tick records 0.
+    maxStallMs: eld.count > 0 ? eld.max / 1e6 : 0,
+  };
+}
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}

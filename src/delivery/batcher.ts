@@ -1,0 +1,56 @@
+// Packing of serialized events into request bodies. Pure: no I/O, no clock.
+import type { ReadyEvent } from './types.js';
+
+const HEAD = '{"data":[';
+const TAIL = ']}';
+/** Bytes of `{"data":[` + `]}` around the events. */
+export const BODY_OVERHEAD = HEAD.length + TAIL.length;
+
+/** UTF-8 size of the body holding events whose sizes sum to `sum`. */
+export function bodySize(count: number, sum: number): number {
+  return BODY_OVERHEAD + sum + Math.max(0, count - 1);
+}
+
+/** Whether the event can be sent at all: alone in a body, within the byte cap. */
+export function fitsAlone(ev: ReadyEvent, maxBatchBytes: number): boolean {
+  return bodySize(1, ev.bytes) <= maxBatchBytes;
+}
+
+export function encodeBody(events: readonly ReadyEvent[]): string {
+  return HEAD + events.map((e) => e.json).join(',') + TAIL;
+}
+
+/**
+ * How many events from the front of `events` make one body within both caps. Events that do
+ * not fit alone must have been removed before (see fitsAlone); a first event that still does not
+ * fit is taken alone so that a caller can never loop forever.
+ */
+export function countFitting(events: readonly ReadyEvent[], maxBatchEvents: number, maxBatchBytes: number, start = 0): number {
+  let n = 0;
+  let sum = 0;
+  for (let i = start; i < events.length && n < maxBatchEvents; i++) {
+    const next = events[i]!.bytes;
+    if (n > 0 && bodySize(n + 1, sum + next) > maxBatchBytes) break;
+    sum += next;
+    n++;
+  }
+  return n;
+}
+
+/** Splits events into bodies within the caps, in order; events too large alone are set apart. */
+export function packBatches<T extends ReadyEvent>(
+  events: readonly T[],
+  maxBatchEvents: number,
+  maxBatchBytes: number,
+): { batches: T[][]; tooLarge: T[] } {
+  const fit: T[] = [];
+  const tooLarge: T[] = [];
+  for (const e of events) (fitsAlone(e, maxBatchBytes) ? fit : tooLarge).push(e);
+  const batches: T[][] = [];
+  for (let i = 0; i < fit.length; ) {
+    const n = countFitting(fit, maxBatchEvents, maxBatchBytes, i);
+    batches.push(fit.slice(i, i + n));
+    i += n;
+  }
+  return { batches, tooLarge };
+}

@@ -1,0 +1,289 @@
+// createDelivery: wires the queue, the request workers, retries/splitting, and the spool, and
+// owns the lifecycle (send → flush → shutdown). Every event ends in exactly one of: delivered,
+// dropped (with a reason, counted), spooled — the Ledger enforces that.
+import type { Diagnostics } from '../diagnostics.js';
+import { fitsAlone, packBatches } from './batcher.js';
+import { type Item, Ledger } from './ledger.js';
+import { EventQueue } from './queue.js';
+import { type BatchContext, deliverBatch } from './split.js';
+import { type Claim, Spool } from './spool.js';
+import { createTransport } from './transport.js';
+import type { Delivery, DeliveryConfig, ReadyEvent } from './types.js';
+
+export type { Delivery, DeliveryConfig, ReadyEvent } from './types.js';
+
+/** Rejected events reported one by one; past this, they are only counted. */
+const MAX_REJECTION_LINES = 20;
+
+export interface DeliveryHooks {
+  /** Clock for the 18-hour rule and deadlines (tests). */
+  now?: () => number;
+  /** Jitter source (tests). */
+  random?: () => number;
+}
+
+interface SpoolItem extends Item {
+  retried?: boolean;
+}
+
+export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics, hooks: DeliveryHooks = {}): Delivery {
+  const now = hooks.now ?? Date.now;
+  const random = hooks.random ?? Math.random;
+  const ledger = new Ledger(diagnostics);
+  const queue = new EventQueue<SpoolItem>(Math.max(1, config.maxQueuedEvents));
+  const maxEvents = Math.max(1, Math.min(1000, config.maxBatchEvents));
+  const maxBytes = config.maxBatchBytes;
+  const transport = createTransport({
+    endpoint: config.endpoint,
+    apiKey: config.apiKey,
+    userAgent: config.userAgent,
+    gzip: config.gzip,
+    maxConnections: config.maxConcurrentRequests,
+  });
+  const life = new AbortController();
+  let closing = false;
+  let stopped = false;
+  let rejectionLines = 0;
+  const site = config.siteLabel;
+
+  const spool = config.spoolDir
+    ? new Spool(config.spoolDir, {
+        movedAside: (name, why, to) =>
+          diagnostics.once(
+            'spool:corrupt',
+            `spool: moved ${name} to ${to} (${why}); it was not sent. Later such files are moved without a message.`,
+          ),
+      })
+    : undefined;
+
+  const fresh = (e: ReadyEvent): boolean => now() - e.timeMs <= config.maxEventAgeMs;
+
+  function dropTooOld(items: readonly Item[]): void {
+    const n = ledger.settle(items, 'too_old');
+    if (n > 0) {
+      diagnostics.once(
+        'drop:too_old',
+        `dropped ${items[0]!.describe}${n > 1 ? ` and ${n - 1} more` : ''}: older than ${hours(config.maxEventAgeMs)} h, which Datadog rejects. Later ones are counted in dropped.too_old.`,
+      );
+    }
+  }
+
+  function dropTooLarge(item: Item, why: string): void {
+    if (ledger.settle([item], 'too_large') > 0) {
+      diagnostics.once('drop:too_large', `dropped ${item.describe} (${item.bytes} bytes): ${why}. Later ones are counted in dropped.too_large.`);
+    }
+  }
+
+  /** Retries ran out: keep the events for a next process when there is a spool, else drop them. */
+  function undeliverable(items: readonly Item[], why: string): void {
+    const open = items.filter((i) => !i.settled);
+    if (open.length === 0) return;
+    if (spool && toSpool(open)) {
+      diagnostics.once('spool:failed-batch', `could not deliver ${open.length} event(s) to ${site} (${why}); spooled to ${spool.dir} for the next run.`);
+      return;
+    }
+    ledger.settle(open, 'delivery_failed');
+    diagnostics.once('drop:delivery_failed', `could not deliver ${open.length} event(s) to ${site}: ${why}. Dropped; later failures are counted in dropped.delivery_failed.`);
+  }
+
+  /** Writes events to the spool; false (nothing settled) if the disk refused. */
+  function toSpool(items: readonly Item[]): boolean {
+    if (!spool) return false;
+    const young = items.filter((i) => !i.settled && fresh(i));
+    dropTooOld(items.filter((i) => !i.settled && !fresh(i)));
+    const { batches, tooLarge } = packBatches(young, maxEvents, maxBytes);
+    for (const t of tooLarge) dropTooLarge(t, `larger alone than the ${maxBytes}-byte request cap`);
+    try {
+      for (const b of batches) {
+        spool.write(b);
+        ledger.settle(b, 'spooled');
+      }
+      return true;
+    } catch (e) {
+      diagnostics.once('spool:write', `spool: cannot write to ${spool.dir} (${(e as Error).message}).`);
+      return false;
+    }
+  }
+
+  const ctx: BatchContext = {
+    transport,
+    requestTimeoutMs: config.requestTimeoutMs,
+    retry: config.retry,
+    signal: life.signal,
+    now,
+    random,
+    fresh,
+    onRequest: () => diagnostics.counters.requests++,
+    onRetry: (items) => {
+      diagnostics.counters.eventsRetried += items.length;
+      for (const i of items as SpoolItem[]) i.retried = true;
+    },
+    delivered: (items) => ledger.settle(items, 'delivered'),
+    tooOld: dropTooOld,
+    tooLarge: (item, detail) => dropTooLarge(item, `Datadog answered 413 Payload Too Large for it alone (${detail})`),
+    rejected: (item, detail) => {
+      if (ledger.settle([item], 'rejected') === 0) return;
+      if (rejectionLines < MAX_REJECTION_LINES) {
+        rejectionLines++;
+        diagnostics.say(`Datadog rejected ${item.describe} (HTTP 400): ${detail}`);
+      } else {
+        diagnostics.once('drop:rejected:more', `more events were rejected with HTTP 400; they are counted in dropped.rejected.`);
+      }
+    },
+    unauthorized: (items, status) => {
+      ledger.settle(items, 'unauthorized');
+      diagnostics.once(
+        'unauthorized',
+        `Datadog answered HTTP ${status} for site ${site}: the API key or the site is wrong (check the API key and that it belongs to ${site}). Events are dropped and counted in dropped.unauthorized.`,
+      );
+    },
+    failed: (items, status, detail) => {
+      ledger.settle(items, 'delivery_failed');
+      diagnostics.once('drop:http', `Datadog (${site}) answered HTTP ${status}, which is not retried: ${detail}. Dropped; counted in dropped.delivery_failed.`);
+    },
+    gaveUp: (items, why, attempts) =>
+      undeliverable(items, `${why}, after ${attempts} attempt(s) within the ${config.retry.deadlineMs} ms retry deadline`),
+  };
+
+  async function runClaim(c: Claim): Promise<void> {
+    const { items } = ledger.admit(c.events, { always: true, onDone: () => spool?.release(c) });
+    const { batches, tooLarge } = packBatches(items, maxEvents, maxBytes);
+    for (const t of tooLarge) dropTooLarge(t, `larger alone than the ${maxBytes}-byte request cap`);
+    for (const b of batches) await deliverBatch(b, ctx);
+  }
+
+  let spoolDone!: () => void;
+  const spoolDrained = new Promise<void>((r) => (spoolDone = r));
+
+  async function worker(): Promise<void> {
+    while (!stopped) {
+      const claim = spool?.claimNext();
+      if (claim) {
+        await runClaim(claim);
+        continue;
+      }
+      spoolDone();
+      const batch = queue.take(
+        maxEvents,
+        maxBytes,
+        (e) => !e.settled && fresh(e),
+        (e) => {
+          if (e.settled) return;
+          if (!fresh(e)) dropTooOld([e]);
+          else dropTooLarge(e, `larger alone than the ${maxBytes}-byte request cap`);
+        },
+      );
+      if (batch.length > 0) await deliverBatch(batch, ctx);
+      else await queue.whenNonEmpty();
+    }
+  }
+
+  function startWorkers(): void {
+    for (let i = 0; i < Math.max(1, config.maxConcurrentRequests); i++) {
+      void worker().catch((e: unknown) => {
+        diagnostics.once('internal', `internal delivery error: ${(e as Error)?.stack ?? String(e)}`);
+      });
+    }
+  }
+  // Deferred so that a spool backlog is read after construction returns, not inside it.
+  queueMicrotask(startWorkers);
+
+  /** Waits for `work` at most `ms`. The timer is ref'd: the caller is awaiting this deadline. */
+  function within(work: Promise<unknown>, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, Math.max(0, ms));
+      void work.then(
+        () => {
+          clearTimeout(t);
+          resolve();
+        },
+        () => {
+          clearTimeout(t);
+          resolve();
+        },
+      );
+    });
+  }
+
+  function flush(timeoutMs: number): Promise<void> {
+    const mark = ledger.mark();
+    const work = (async () => {
+      if (spool) await spoolDrained;
+      await Promise.all(ledger.pending(mark));
+    })();
+    return within(work, timeoutMs);
+  }
+
+  let shutdownP: Promise<void> | undefined;
+
+  return {
+    send(events: ReadyEvent[]): Promise<boolean> {
+      try {
+        const { items, group } = ledger.admit(events);
+        if (closing) {
+          if (ledger.settle(items, 'shutdown') > 0) {
+            diagnostics.once('drop:after-shutdown', `events sent after shutdown() were dropped (counted in dropped.shutdown).`);
+          }
+          return group.done;
+        }
+        const ok: SpoolItem[] = [];
+        for (const it of items) {
+          if (!fitsAlone(it, maxBytes)) dropTooLarge(it, `larger alone than the ${maxBytes}-byte request cap`);
+          else if (!fresh(it)) dropTooOld([it]);
+          else ok.push(it);
+        }
+        const overflow = queue.push(ok);
+        if (overflow.length > 0 && ledger.settle(overflow, 'queue_overflow') > 0) {
+          diagnostics.once(
+            'drop:queue_overflow',
+            `the send queue is full (${config.maxQueuedEvents} events; ${site} is slow or unreachable): dropped the oldest. Counted in dropped.queue_overflow.`,
+          );
+        }
+        return group.done;
+      } catch (e) {
+        diagnostics.once('internal', `internal delivery error: ${(e as Error)?.stack ?? String(e)}`);
+        return Promise.resolve(false);
+      }
+    },
+
+    flush,
+
+    shutdown(timeoutMs: number): Promise<void> {
+      if (shutdownP) return shutdownP;
+      closing = true;
+      const started = now();
+      // Time kept back from sending for writing the spool (or just settling) after the cut.
+      const reserve = Math.min(timeoutMs * 0.2, spool ? 1000 : 100);
+      shutdownP = (async () => {
+        try {
+          await flush(timeoutMs - reserve);
+          stopped = true;
+          life.abort();
+          queue.wake();
+          const rest = ledger.unsettled() as SpoolItem[];
+          queue.drain();
+          if (rest.length > 0 && !(spool && toSpool(rest))) {
+            const tried = rest.filter((i) => i.retried);
+            const untried = rest.filter((i) => !i.retried);
+            const a = ledger.settle(tried, 'delivery_failed');
+            const b = ledger.settle(untried, 'shutdown');
+            if (a + b > 0) {
+              diagnostics.say(
+                `shutdown: ${a + b} event(s) not delivered to ${site} within ${timeoutMs} ms were dropped${spool ? '' : ' (set spoolDir to keep them for the next run)'}.`,
+              );
+            }
+          }
+          spoolDone();
+          await within(transport.close(), Math.max(0, started + timeoutMs - now()));
+        } catch (e) {
+          diagnostics.once('internal', `internal delivery error: ${(e as Error)?.stack ?? String(e)}`);
+        }
+      })();
+      return shutdownP;
+    },
+  };
+}
+
+function hours(ms: number): string {
+  return String(Math.round((ms / 3_600_000) * 10) / 10);
+}

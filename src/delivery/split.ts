@@ -1,0 +1,120 @@
+// Delivering one batch: retries (retry.ts), then the answers that need the batch cut up —
+// 413 → halves until each fits, 400 → bisection down to the events Datadog rejects, so that
+// one bad event never costs its 999 neighbours.
+import { encodeBody } from './batcher.js';
+import type { Item } from './ledger.js';
+import { sendWithRetry } from './retry.js';
+import type { Transport } from './transport.js';
+
+export interface BatchContext {
+  transport: Transport;
+  requestTimeoutMs: number;
+  retry: { initialDelayMs: number; maxDelayMs: number; deadlineMs: number };
+  signal: AbortSignal;
+  now(): number;
+  random(): number;
+  /** Whether an event is still young enough for Datadog to accept it. */
+  fresh(item: Item): boolean;
+  onRequest(): void;
+  onRetry(items: readonly Item[]): void;
+  delivered(items: readonly Item[]): void;
+  tooOld(items: readonly Item[]): void;
+  /** A single event answered 413. */
+  tooLarge(item: Item, detail: string): void;
+  /** A single event answered 400. */
+  rejected(item: Item, detail: string): void;
+  unauthorized(items: readonly Item[], status: number): void;
+  /** A non-retryable answer other than the above. */
+  failed(items: readonly Item[], status: number, detail: string): void;
+  /** Retries ran out. */
+  gaveUp(items: readonly Item[], why: string, attempts: number): void;
+}
+
+/** Datadog's `{"errors":[{"detail":...}]}`, as one line. */
+export function errorDetail(body: string, status: number): string {
+  try {
+    const errs = (JSON.parse(body) as { errors?: unknown }).errors;
+    if (Array.isArray(errs)) {
+      const parts = errs
+        .map((e: unknown) => {
+          if (typeof e === 'string') return e;
+          const o = e as { detail?: unknown; title?: unknown };
+          return typeof o?.detail === 'string' ? o.detail : typeof o?.title === 'string' ? o.title : undefined;
+        })
+        .filter((s): s is string => !!s);
+      if (parts.length > 0) return clip(parts.join('; '));
+    }
+  } catch {
+    // not JSON: fall through to the raw text
+  }
+  const text = body.trim();
+  return text ? clip(text) : `HTTP ${status} with no error detail`;
+}
+
+function clip(s: string): string {
+  const one = s.replace(/\s+/g, ' ');
+  return one.length > 500 ? one.slice(0, 500) + '…' : one;
+}
+
+/**
+ * Sends `items` until each is settled or the context's signal fires (then unsettled ones are left
+ * for shutdown to spool). The retry deadline covers the whole batch, splits included, but every
+ * piece of a split gets at least one attempt: those attempts make progress, waiting does not.
+ */
+export async function deliverBatch(items: Item[], ctx: BatchContext, deadlineAt = ctx.now() + ctx.retry.deadlineMs): Promise<void> {
+  const live = items.filter((i) => !i.settled);
+  const old = live.filter((i) => !ctx.fresh(i));
+  if (old.length > 0) ctx.tooOld(old);
+  const batch = old.length > 0 ? live.filter((i) => ctx.fresh(i)) : live;
+  if (batch.length === 0 || ctx.signal.aborted) return;
+
+  const body = await ctx.transport.prepare(encodeBody(batch));
+  const final = await sendWithRetry({
+    post: (timeoutMs) => {
+      ctx.onRequest();
+      return ctx.transport.post(body, timeoutMs, ctx.signal);
+    },
+    requestTimeoutMs: ctx.requestTimeoutMs,
+    initialDelayMs: ctx.retry.initialDelayMs,
+    maxDelayMs: ctx.retry.maxDelayMs,
+    deadlineAt,
+    signal: ctx.signal,
+    now: ctx.now,
+    random: ctx.random,
+    onRetry: () => ctx.onRetry(batch),
+    stillValid: () => batch.every((i) => !i.settled && ctx.fresh(i)),
+  });
+
+  switch (final.verdict) {
+    case 'ok':
+      ctx.delivered(batch);
+      return;
+    case 'aborted':
+      return;
+    case 'repack':
+      return deliverBatch(batch, ctx, deadlineAt);
+    case 'gave_up':
+      ctx.gaveUp(batch, final.why, final.attempts);
+      return;
+    case 'unauthorized':
+      ctx.unauthorized(batch, final.status);
+      return;
+    case 'fail':
+      ctx.failed(batch, final.status, errorDetail(final.body, final.status));
+      return;
+    case 'split':
+    case 'bisect': {
+      if (batch.length === 1) {
+        const detail = errorDetail(final.body, final.status);
+        if (final.verdict === 'split') ctx.tooLarge(batch[0]!, detail);
+        else ctx.rejected(batch[0]!, detail);
+        return;
+      }
+      const mid = Math.ceil(batch.length / 2);
+      // One half after the other: a split never exceeds the request concurrency bound.
+      await deliverBatch(batch.slice(0, mid), ctx, deadlineAt);
+      await deliverBatch(batch.slice(mid), ctx, deadlineAt);
+      return;
+    }
+  }
+}

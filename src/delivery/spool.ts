@@ -1,0 +1,184 @@
+// The durable spool: what could not be delivered is written to `dir`, one file per batch, and a
+// later delivery sends it. Every step is a rename, so a reader never sees half a file and two
+// processes never send the same file: the one whose rename succeeds owns it.
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, join } from 'node:path';
+import type { ReadyEvent } from './types.js';
+
+export const SPOOL_FORMAT = 'datadog-ci-pipeline-exporter/spool';
+export const SPOOL_VERSION = 1;
+export const CORRUPT_DIR = 'corrupt';
+
+const FILE = /^spool-[0-9]+-[0-9]+-[0-9a-f]+\.json$/;
+const CLAIMED = /^(spool-[0-9]+-[0-9]+-[0-9a-f]+\.json)\.claimed-([0-9]+)-[0-9a-f]+$/;
+
+interface SpoolFile {
+  format: string;
+  version: number;
+  written: string;
+  events: Array<{ json: string; timeMs: number; describe: string }>;
+}
+
+export interface Claim {
+  /** The claimed file's current path: removed once all its events are settled. */
+  path: string;
+  name: string;
+  events: ReadyEvent[];
+}
+
+export interface SpoolWarnings {
+  /** A file that is not a spool file of ours was moved aside. */
+  movedAside(name: string, why: string, to: string): void;
+}
+
+function rand(): string {
+  return randomBytes(6).toString('hex');
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists, it is just not ours to signal.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function parse(text: string): ReadyEvent[] {
+  const f = JSON.parse(text) as Partial<SpoolFile> | null;
+  if (!f || typeof f !== 'object' || f.format !== SPOOL_FORMAT) throw new Error('not a spool file');
+  if (f.version !== SPOOL_VERSION) throw new Error(`spool format version ${String(f.version)}, expected ${SPOOL_VERSION}`);
+  if (!Array.isArray(f.events)) throw new Error('no events array');
+  return f.events.map((e, i) => {
+    if (!e || typeof e.json !== 'string' || typeof e.describe !== 'string' || !Number.isFinite(e.timeMs)) {
+      throw new Error(`event ${i} is malformed`);
+    }
+    const data = JSON.parse(e.json) as unknown;
+    if (!data || typeof data !== 'object' || Array.isArray(data)) throw new Error(`event ${i} is not a JSON object`);
+    return { json: e.json, bytes: Buffer.byteLength(e.json, 'utf8'), timeMs: e.timeMs, describe: e.describe };
+  });
+}
+
+export class Spool {
+  private backlog: string[] | undefined;
+
+  constructor(
+    readonly dir: string,
+    private readonly warn: SpoolWarnings,
+  ) {}
+
+  /** Files present when first asked: later files are this process's own writes, for a next process. */
+  private list(): string[] {
+    if (this.backlog) return this.backlog;
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.dir, { withFileTypes: true })
+        .filter((d) => d.isFile())
+        .map((d) => d.name);
+    } catch {
+      // No directory yet: nothing spooled.
+    }
+    const own = new Set<string>();
+    const out: string[] = [];
+    for (const n of names.sort()) {
+      if (n.startsWith('.')) continue; // a writer's temp file, complete only once renamed
+      if (FILE.test(n)) out.push(n);
+      else {
+        const m = CLAIMED.exec(n);
+        if (m) {
+          // A claim whose process died before finishing: its events are still undelivered.
+          if (Number(m[2]) !== process.pid && !isAlive(Number(m[2]))) out.push(n);
+        } else own.add(n);
+      }
+    }
+    for (const n of own) this.moveAside(n, 'not a spool file of this exporter');
+    this.backlog = out;
+    return out;
+  }
+
+  /** Whether files found at startup remain unclaimed. */
+  get hasBacklog(): boolean {
+    return this.list().length > 0;
+  }
+
+  /** Takes the next file found at startup; undefined when there is none left. */
+  claimNext(): Claim | undefined {
+    const names = this.list();
+    while (names.length > 0) {
+      const name = names.shift()!;
+      const base = CLAIMED.exec(name)?.[1] ?? name;
+      const claimed = join(this.dir, `${base}.claimed-${process.pid}-${rand()}`);
+      try {
+        renameSync(join(this.dir, name), claimed);
+      } catch {
+        continue; // another process claimed it first
+      }
+      let events: ReadyEvent[];
+      try {
+        events = parse(readFileSync(claimed, 'utf8'));
+      } catch (e) {
+        this.moveAside(basename(claimed), (e as Error).message, base);
+        continue;
+      }
+      return { path: claimed, name: base, events };
+    }
+    return undefined;
+  }
+
+  /** Drops a claimed file once its events are settled. */
+  release(c: Claim): void {
+    try {
+      unlinkSync(c.path);
+    } catch {
+      // already gone: nothing to undo
+    }
+  }
+
+  /**
+   * Writes one batch as one file: temp file, fsync, rename. Synchronous on purpose: it runs at
+   * shutdown, when the event loop may not get another turn. Throws on I/O errors.
+   */
+  write(events: readonly ReadyEvent[]): string {
+    mkdirSync(this.dir, { recursive: true });
+    const name = `spool-${String(Date.now()).padStart(13, '0')}-${process.pid}-${rand()}.json`;
+    const tmp = join(this.dir, `.tmp-${name}`);
+    const file: SpoolFile = {
+      format: SPOOL_FORMAT,
+      version: SPOOL_VERSION,
+      written: new Date().toISOString(),
+      events: events.map((e) => ({ json: e.json, timeMs: e.timeMs, describe: e.describe })),
+    };
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      writeSync(fd, JSON.stringify(file));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      renameSync(tmp, join(this.dir, name));
+    } catch (e) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // best effort
+      }
+      throw e;
+    }
+    return name;
+  }
+
+  private moveAside(name: string, why: string, as = name): void {
+    const dest = join(this.dir, CORRUPT_DIR);
+    try {
+      mkdirSync(dest, { recursive: true });
+      renameSync(join(this.dir, name), join(dest, `${as}.${rand()}`));
+    } catch {
+      // Someone else moved it, or we cannot: either way it is not ours to send.
+      return;
+    }
+    this.warn.movedAside(as, why, dest);
+  }
+}

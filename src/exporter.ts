@@ -1,0 +1,199 @@
+// The SpanExporter: a thin shell that wires attributes → hierarchy → mapping → validation →
+// delivery, and keeps the promises an OpenTelemetry exporter makes (never throw into the host,
+// FAILED after shutdown, forceFlush/shutdown within their deadlines).
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { SpanStatusCode, type Attributes } from '@opentelemetry/api';
+import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { createDelivery } from './delivery/index.js';
+import type { Delivery, ReadyEvent } from './delivery/types.js';
+import { Diagnostics, stderrLogger, type Counters } from './diagnostics.js';
+import { PendingStore, type EvictReason } from './hierarchy/pending-store.js';
+import { readCiAttributes, type CiAttributes } from './mapping/attributes.js';
+import { LEVEL_ATTRIBUTE, LEVELS, type Level } from './mapping/fields.js';
+import { mapSpan, type Defaults, type Lineage, type SpanData } from './mapping/transform.js';
+import { resolveOptions, type DatadogCIPipelineExporterOptions, type ResolvedOptions } from './options.js';
+import { validateEvent } from './validation/validate.js';
+
+interface ResourceInfo {
+  attrs: CiAttributes;
+  defaults: Defaults;
+}
+
+const EVENT_TYPE = 'cipipeline_resource_request';
+
+export class DatadogCIPipelineExporter implements SpanExporter {
+  private readonly diagnostics: Diagnostics;
+  private readonly options: ResolvedOptions | undefined;
+  private readonly store: PendingStore | undefined;
+  private readonly delivery: Delivery | undefined;
+  private readonly resources = new WeakMap<object, ResourceInfo>();
+  /** Events produced while the store resolves spans; drained by each export(). */
+  private ready: ReadyEvent[] = [];
+  private now = 0;
+  private shutdownPromise: Promise<void> | undefined;
+
+  constructor(options: DatadogCIPipelineExporterOptions = {}) {
+    this.diagnostics = new Diagnostics(options.logger ?? stderrLogger);
+    const resolution = resolveOptions(options);
+    if (!resolution.ok) {
+      this.diagnostics.say(resolution.message);
+      return;
+    }
+    this.options = resolution.options;
+    this.store = new PendingStore(
+      {
+        maxPendingSpans: this.options.maxPendingSpans,
+        maxRememberedSpans: this.options.maxRememberedSpans,
+        maxAgeMs: this.options.maxEventAgeMs,
+      },
+      {
+        resolve: (span, level, inherited) => this.emit(span, level, inherited),
+        evict: (span, level, reason) => this.evicted(span, level, reason),
+      },
+    );
+    this.delivery = createDelivery(this.options.delivery, this.diagnostics);
+  }
+
+  export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    if (this.shutdownPromise) {
+      resultCallback({ code: ExportResultCode.FAILED, error: new Error('DatadogCIPipelineExporter is shut down') });
+      return;
+    }
+    const { store, delivery } = this;
+    this.diagnostics.counters.spansReceived += spans.length;
+    if (!store || !delivery) {
+      this.diagnostics.counters.dropped.not_configured += spans.length;
+      resultCallback({ code: ExportResultCode.FAILED, error: new Error('DatadogCIPipelineExporter is not configured (see the message above)') });
+      return;
+    }
+    try {
+      this.now = Date.now();
+      store.expire(this.now);
+      for (const span of spans) store.add(span, this.levelOf(span));
+    } catch (err) {
+      // A bug of ours must not take the build down: report it and go on with what was made.
+      this.diagnostics.once('internal', `internal error while exporting spans (please report it): ${errorText(err)}`);
+    }
+    const events = this.takeReady();
+    if (events.length === 0) {
+      resultCallback({ code: ExportResultCode.SUCCESS });
+      return;
+    }
+    void delivery.send(events).then((ok) =>
+      resultCallback(ok ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error: new Error('some pipeline events were not delivered (see getCounters())') }),
+    );
+  }
+
+  /** Resolves when every event that can be emitted so far has been delivered or has definitively failed (bounded by flushTimeoutMs). */
+  async forceFlush(): Promise<void> {
+    if (!this.delivery || !this.options) return;
+    await this.delivery.flush(this.options.flushTimeoutMs);
+  }
+
+  /** Emits what is still held (as far as it can be), delivers within shutdownTimeoutMs, then refuses further exports. */
+  shutdown(): Promise<void> {
+    this.shutdownPromise ??= this.doShutdown();
+    return this.shutdownPromise;
+  }
+
+  /** Counters of what came in, went out, and was dropped and why (see the README's "Delivery guarantees"). */
+  getCounters(): Counters {
+    const c = this.diagnostics.snapshot();
+    c.pending = this.store?.pendingCount ?? 0;
+    return c;
+  }
+
+  private async doShutdown(): Promise<void> {
+    const { store, delivery, options } = this;
+    if (!store || !delivery || !options) return;
+    try {
+      this.now = Date.now();
+      store.resolveOrphans();
+    } catch (err) {
+      this.diagnostics.once('internal', `internal error at shutdown (please report it): ${errorText(err)}`);
+    }
+    const events = this.takeReady();
+    if (events.length > 0) void delivery.send(events);
+    await delivery.shutdown(options.shutdownTimeoutMs);
+    const summary = this.diagnostics.summary();
+    if (summary) this.diagnostics.say(summary);
+  }
+
+  private takeReady(): ReadyEvent[] {
+    const events = this.ready;
+    this.ready = [];
+    return events;
+  }
+
+  private levelOf(span: ReadableSpan): Level | undefined {
+    const raw = span.attributes[LEVEL_ATTRIBUTE];
+    if (raw === undefined) return undefined;
+    const value = String(raw).trim().toLowerCase();
+    if ((LEVELS as readonly string[]).includes(value)) return value as Level;
+    this.diagnostics.counters.dropped.unknown_level++;
+    this.diagnostics.once(
+      `unknown-level:${value}`,
+      `${describe(span)}: ci.level "${String(raw)}" is not one of ${LEVELS.join(', ')}; the span is not exported (its children still link through it).`,
+    );
+    return undefined;
+  }
+
+  /** The store's resolve callback: map, validate, serialize. Returns what descendants inherit. */
+  private emit(span: SpanData, level: Level, inherited: Lineage): Lineage {
+    const resource = this.resourceInfo(span.resource);
+    const attrs = readCiAttributes(span.attributes, (key, problem) =>
+      this.diagnostics.once(`attr:${key}`, `${describe(span, level)}: attribute ${key} ${problem}.`),
+    );
+    const mapped = mapSpan(span, level, attrs, resource.attrs, inherited, resource.defaults);
+    const what = describe(span, level, mapped.resource.name);
+    const fallback = span.status.code === SpanStatusCode.ERROR ? 'error' : 'success';
+    const verdict = validateEvent(mapped.resource, mapped, what, this.now, fallback, this.options!.maxEventAgeMs);
+    if (verdict.fixes.length > 0) {
+      this.diagnostics.counters.eventsFixed++;
+      for (const f of verdict.fixes) this.diagnostics.once(f.kind, `${f.message} (reported once; see getCounters().eventsFixed)`);
+    }
+    if (!verdict.ok) {
+      this.diagnostics.drop(verdict.reason, 1, verdict.problem.kind, `${verdict.problem.message} (reported once; see getCounters().dropped)`);
+      return mapped.lineage;
+    }
+    const json = JSON.stringify({ attributes: { resource: mapped.resource, ...mapped.envelope }, type: EVENT_TYPE });
+    this.ready.push({ json, bytes: Buffer.byteLength(json), timeMs: mapped.timeMs, describe: what });
+    this.diagnostics.counters.eventsReady++;
+    return mapped.lineage;
+  }
+
+  private evicted(span: SpanData, level: Level, reason: EvictReason): void {
+    const why =
+      reason === 'pending_overflow'
+        ? `more than maxPendingSpans (${this.options!.maxPendingSpans}) spans were waiting for their ancestors; the oldest was dropped. Raise maxPendingSpans or check that the pipeline span ends and is exported.`
+        : reason === 'pending_expired'
+          ? `it waited for its ancestors until it was too old to send; check that its pipeline span ends and is exported.`
+          : `its ancestors never arrived.`;
+    this.diagnostics.drop(reason, 1, `evict:${reason}`, `${describe(span, level)} not sent: ${why} (reported once; see getCounters().dropped)`);
+  }
+
+  private resourceInfo(resource: { attributes: Attributes }): ResourceInfo {
+    let info = this.resources.get(resource);
+    if (info) return info;
+    const a = resource.attributes;
+    const attrs = readCiAttributes(a, (key, problem) => this.diagnostics.once(`resource-attr:${key}`, `resource attribute ${key} ${problem}.`));
+    const envFromResource = a['deployment.environment.name'] ?? a['deployment.environment'];
+    const defaults: Defaults = { provider_name: this.options!.providerName };
+    const env = this.options!.env ?? (envFromResource === undefined ? undefined : String(envFromResource));
+    if (env !== undefined) defaults.env = env;
+    if (this.options!.service !== undefined) defaults.service = this.options!.service;
+    if (a['host.name'] !== undefined) defaults.hostname = String(a['host.name']);
+    info = { attrs, defaults };
+    this.resources.set(resource, info);
+    return info;
+  }
+}
+
+function describe(span: SpanData, level?: Level, name = span.name): string {
+  const { traceId, spanId } = span.spanContext();
+  return `${level ?? 'span'} ${JSON.stringify(name)} (trace ${traceId}, span ${spanId})`;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
+}

@@ -1,0 +1,191 @@
+// Rebuilds the pipeline → stage → job → step hierarchy from parent span IDs while spans arrive
+// children-first, across export() calls, with many traces interleaved.
+//
+// Every span (labelled or not) becomes a node keyed by trace ID + span ID. A node is resolved
+// once its lineage (what it inherits from labelled ancestors) is known: immediately for a
+// pipeline, a trace root, or a span whose parent lives in another process; otherwise when its
+// parent resolves. Until then it is held, and registered on its parent (a placeholder if the
+// parent has not arrived). Resolving a node resolves its waiting subtree iteratively, so each
+// span is touched a constant number of times: O(1) amortised, no recursion depth limit.
+//
+// Memory is bounded twice: held spans (cap + age, oldest dropped first, reported), and resolved
+// nodes remembered for late children (cap, oldest forgotten first, no data lost with them).
+import type { Level } from '../mapping/fields.js';
+import { hrTimeToMs } from '../mapping/time.js';
+import { EMPTY_LINEAGE, type Lineage, type SpanData } from '../mapping/transform.js';
+
+export type EvictReason = 'pending_overflow' | 'pending_expired' | 'orphaned';
+
+export interface HierarchyCallbacks {
+  /** A labelled span's ancestors are known: map and emit it; return what its descendants inherit. */
+  resolve(span: SpanData, level: Level, inherited: Lineage): Lineage;
+  /** A labelled span leaves the store without being resolved. */
+  evict(span: SpanData, level: Level, reason: EvictReason): void;
+}
+
+export interface HierarchyLimits {
+  /** Held spans (waiting for ancestors) at most; the oldest are dropped beyond it. */
+  maxPendingSpans: number;
+  /** Resolved spans remembered for children that end after their parent. */
+  maxRememberedSpans: number;
+  /** A held span whose end is older than this is dropped (Datadog would reject it anyway). */
+  maxAgeMs: number;
+}
+
+interface Node {
+  key: string;
+  /** Set while held. */
+  span?: SpanData;
+  /** Labelled level, if any. */
+  level?: Level;
+  /** Set once resolved. */
+  lineage?: Lineage;
+  /** Held children waiting for this node's lineage (evicted ones stay until it resolves). */
+  waiting?: Node[];
+  /** How many of `waiting` are still held: lets eviction tidy up in O(1). */
+  live?: number;
+  /** Key of the node this one waits on (held nodes only). */
+  parentKey?: string;
+  /** Epoch ms of the span's end, for the age limit. */
+  endMs?: number;
+}
+
+export class PendingStore {
+  private readonly nodes = new Map<string, Node>();
+  /** Held nodes in arrival order, so the oldest is first. */
+  private readonly held = new Map<string, Node>();
+  /** Resolved nodes in resolution order, so the oldest is forgotten first. */
+  private readonly resolved = new Map<string, Node>();
+
+  constructor(
+    private readonly limits: HierarchyLimits,
+    private readonly callbacks: HierarchyCallbacks,
+  ) {}
+
+  /** Spans held, waiting for their ancestors. */
+  get pendingCount(): number {
+    return this.held.size;
+  }
+
+  add(span: SpanData, level: Level | undefined): void {
+    const { traceId, spanId } = span.spanContext();
+    const key = traceId + spanId;
+    let node = this.nodes.get(key);
+    if (node && (node.span || node.lineage)) return; // the same span exported twice
+    if (!node) {
+      node = { key };
+      this.nodes.set(key, node);
+    }
+    if (level) node.level = level;
+
+    const parent = span.parentSpanContext;
+    // A pipeline starts a lineage of its own; a trace root or a span whose parent is in another
+    // process has no ancestor to wait for (its links, if any, come from its own attributes).
+    if (level === 'pipeline' || !parent || parent.isRemote) {
+      node.span = span;
+      this.resolveFrom(node, EMPTY_LINEAGE);
+      return;
+    }
+    const parentKey = traceId + parent.spanId;
+    let parentNode = this.nodes.get(parentKey);
+    if (parentNode?.lineage) {
+      node.span = span;
+      this.resolveFrom(node, parentNode.lineage);
+      return;
+    }
+    if (!parentNode) {
+      parentNode = { key: parentKey };
+      this.nodes.set(parentKey, parentNode);
+    }
+    node.span = span;
+    node.parentKey = parentKey;
+    node.endMs = hrTimeToMs(span.endTime);
+    (parentNode.waiting ??= []).push(node);
+    parentNode.live = (parentNode.live ?? 0) + 1;
+    this.held.set(key, node);
+    this.enforcePendingCap();
+  }
+
+  /** Drops held spans that ended more than maxAgeMs before `now`. */
+  expire(now: number): void {
+    const cutoff = now - this.limits.maxAgeMs;
+    // Arrival order approximates end order; a few out-of-order spans just wait for the next call.
+    for (const node of this.held.values()) {
+      if ((node.endMs ?? Infinity) >= cutoff) break;
+      this.evictHeld(node, 'pending_expired');
+    }
+  }
+
+  /**
+   * At shutdown: ancestors that have not arrived never will. Resolve each held chain from its
+   * topmost arrived span as if that span were a root; spans that then have no pipeline link are
+   * reported by the resolve callback's validation, or as orphaned.
+   */
+  resolveOrphans(): void {
+    for (const node of [...this.held.values()]) {
+      if (!this.held.has(node.key)) continue; // resolved meanwhile as part of another chain
+      const parent = node.parentKey === undefined ? undefined : this.nodes.get(node.parentKey);
+      if (parent && (parent.span || parent.lineage)) continue; // its parent is here: resolved via it
+      this.held.delete(node.key);
+      this.resolveFrom(node, EMPTY_LINEAGE);
+    }
+  }
+
+  private resolveFrom(start: Node, inherited: Lineage): void {
+    const stack: Array<[Node, Lineage]> = [[start, inherited]];
+    while (stack.length > 0) {
+      const [node, fromParent] = stack.pop()!;
+      const span = node.span;
+      if (!span) continue; // evicted while waiting
+      let lineage = fromParent;
+      if (node.level) lineage = this.callbacks.resolve(span, node.level, fromParent);
+      node.lineage = lineage;
+      node.span = undefined;
+      node.parentKey = undefined;
+      this.held.delete(node.key);
+      this.remember(node);
+      const waiting = node.waiting;
+      if (waiting) {
+        node.waiting = undefined;
+        node.live = undefined;
+        for (const child of waiting) if (child.span) stack.push([child, lineage]);
+      }
+    }
+  }
+
+  private remember(node: Node): void {
+    this.resolved.set(node.key, node);
+    if (this.resolved.size <= this.limits.maxRememberedSpans) return;
+    const oldest = this.resolved.keys().next().value as string;
+    this.resolved.delete(oldest);
+    const old = this.nodes.get(oldest);
+    // A node that still has waiters (a child arrived after it was resolved?) cannot happen:
+    // children of a resolved node resolve at once. So forgetting it loses nothing held.
+    if (old && !old.live) this.nodes.delete(oldest);
+  }
+
+  private enforcePendingCap(): void {
+    while (this.held.size > this.limits.maxPendingSpans) {
+      const oldest = this.held.values().next().value as Node;
+      this.evictHeld(oldest, 'pending_overflow');
+    }
+  }
+
+  private evictHeld(node: Node, reason: EvictReason): void {
+    const span = node.span!;
+    this.held.delete(node.key);
+    node.span = undefined;
+    if (node.level) this.callbacks.evict(span, node.level, reason);
+    // Its waiting children can no longer resolve through it: they are older, so they were (or
+    // will be) evicted first. Forget the node unless something still waits on it.
+    const parentKey = node.parentKey;
+    node.parentKey = undefined;
+    if (!node.live) this.nodes.delete(node.key);
+    if (parentKey === undefined) return;
+    const parent = this.nodes.get(parentKey);
+    if (!parent) return;
+    parent.live = (parent.live ?? 1) - 1;
+    // A placeholder kept alive only by evicted children goes too.
+    if (parent.live === 0 && !parent.span && !parent.lineage) this.nodes.delete(parentKey);
+  }
+}

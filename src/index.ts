@@ -1,0 +1,6 @@
+export { DatadogCIPipelineExporter } from './exporter.js';
+export type { DatadogCIPipelineExporterOptions } from './options.js';
+export type { Counters, DropReason, Logger } from './diagnostics.js';
+export { DATADOG_SITES, type DatadogSite } from './sites.js';
+export type { Level } from './mapping/fields.js';
+export { VERSION } from './version.js';

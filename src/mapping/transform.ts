@@ -1,0 +1,238 @@
+// Span → pipeline event resource. Pure: everything it needs comes in as arguments (the span, its
+// parsed `ci.*` attributes, the lineage inherited from labelled ancestors, the defaults), so it
+// can be tested with plain objects.
+import { SpanStatusCode, type Attributes, type HrTime } from '@opentelemetry/api';
+import type { CiAttributes } from './attributes.js';
+import { LEVEL_BIT, type Level } from './fields.js';
+import { spanIdToUuid, traceIdToUuid } from './ids.js';
+import { hrTimeToMs, hrTimeToRfc3339, msToRfc3339 } from './time.js';
+
+/** The parts of a ReadableSpan the mapping reads; a plain object can stand in for tests. */
+export interface SpanData {
+  name: string;
+  spanContext(): { traceId: string; spanId: string };
+  parentSpanContext?: { spanId: string; isRemote?: boolean } | undefined;
+  startTime: HrTime;
+  endTime: HrTime;
+  status: { code: SpanStatusCode; message?: string };
+  attributes: Attributes;
+  events: ReadonlyArray<{ name: string; attributes?: Attributes }>;
+  resource: { attributes: Attributes };
+}
+
+export type GitInfo = Record<string, string>;
+
+/** What a labelled span passes down to its descendants. */
+export interface Lineage {
+  pipeline?: { unique_id: string; name: string };
+  stage?: { id: string; name: string };
+  job?: { id: string; name: string };
+  git?: GitInfo;
+  env?: string;
+  provider_name?: string;
+  service?: string;
+}
+
+export const EMPTY_LINEAGE: Lineage = Object.freeze({}) as Lineage;
+
+/** Option- and environment-level values, the weakest layer. */
+export interface Defaults {
+  env?: string;
+  provider_name: string;
+  service?: string;
+  /** From the resource's host.name. */
+  hostname?: string;
+}
+
+export interface Envelope {
+  env?: string;
+  provider_name?: string;
+  service?: string;
+}
+
+export type Resource = Record<string, unknown> & { level: Level; name: string; status: string };
+
+export interface Mapped {
+  resource: Resource;
+  envelope: Envelope;
+  /** Passed to this span's descendants. */
+  lineage: Lineage;
+  /** Epoch ms of end (or start when running): the 18-hour rule is counted from it. */
+  timeMs: number;
+  startMs: number;
+}
+
+const EXCEPTION = 'exception';
+
+export function mapSpan(
+  span: SpanData,
+  level: Level,
+  spanAttrs: CiAttributes,
+  resourceAttrs: CiAttributes,
+  inherited: Lineage,
+  defaults: Defaults,
+): Mapped {
+  const bit = LEVEL_BIT[level];
+  const r: Record<string, unknown> = { level };
+  const fromResource = applyValues(r, resourceAttrs, bit);
+  const own = applyValues(r, spanAttrs, bit);
+  if (resourceAttrs.parameters || spanAttrs.parameters) {
+    r.parameters = { ...resourceAttrs.parameters, ...spanAttrs.parameters };
+  }
+
+  const { traceId, spanId } = span.spanContext();
+  const name = typeof r.name === 'string' ? r.name : span.name;
+  r.name = name;
+
+  // IDs: explicit attributes win; see ids.ts for the derived scheme.
+  let ownId: string;
+  if (level === 'pipeline') {
+    if (typeof r.unique_id !== 'string') {
+      r.unique_id = typeof r.id === 'string' ? r.id : span.parentSpanContext ? spanIdToUuid(traceId, spanId) : traceIdToUuid(traceId);
+    }
+    delete r.id;
+    ownId = r.unique_id as string;
+    if (r.partial_retry === undefined) r.partial_retry = false;
+  } else {
+    if (typeof r.id !== 'string') r.id = spanIdToUuid(traceId, spanId);
+    ownId = r.id as string;
+  }
+
+  // Links to ancestors: the hierarchy decides; explicit attributes only fill what it cannot
+  // (a span whose ancestors live in another process).
+  if (level !== 'pipeline') {
+    if (inherited.pipeline) {
+      r.pipeline_unique_id = inherited.pipeline.unique_id;
+      r.pipeline_name = inherited.pipeline.name;
+    }
+    if (level !== 'stage') {
+      if (inherited.stage) {
+        r.stage_id = inherited.stage.id;
+        r.stage_name = inherited.stage.name;
+      }
+      if (level === 'step' && inherited.job) {
+        r.job_id = inherited.job.id;
+        r.job_name = inherited.job.name;
+      }
+    }
+  }
+
+  // Status and error.
+  if (typeof r.status !== 'string') r.status = span.status.code === SpanStatusCode.ERROR ? 'error' : 'success';
+  if (r.status === 'error' || span.status.code === SpanStatusCode.ERROR) deriveError(r, span);
+
+  // Times.
+  const startMs = typeof r.start === 'number' ? r.start : hrTimeToMs(span.startTime);
+  r.start = typeof r.start === 'number' ? msToRfc3339(r.start) : hrTimeToRfc3339(span.startTime);
+  let endMs: number;
+  if (r.status === 'running') {
+    // A running event has no end yet; an explicit ci.end on it is meaningless.
+    delete r.end;
+    endMs = startMs;
+  } else {
+    endMs = typeof r.end === 'number' ? r.end : hrTimeToMs(span.endTime);
+    r.end = typeof r.end === 'number' ? msToRfc3339(r.end) : hrTimeToRfc3339(span.endTime);
+  }
+
+  // Host: resource host.name unless ci.node.hostname says otherwise.
+  if (defaults.hostname !== undefined) {
+    const node = (r.node as Record<string, unknown> | undefined) ?? {};
+    if (node.hostname === undefined) {
+      node.hostname = defaults.hostname;
+      r.node = node;
+    }
+  }
+
+  // Git, env, provider, service: own > inherited from ancestors > resource > options/environment.
+  const git = mergeGit(fromResource.git, inherited.git, own.git);
+  if (git) r.git = git;
+  // Defaults stay out of the lineage: they apply to every span anyway, and keeping them out
+  // lets a descendant's resource-level value beat them.
+  const env = own.envelope.env ?? inherited.env ?? fromResource.envelope.env;
+  const provider = own.envelope.provider_name ?? inherited.provider_name ?? fromResource.envelope.provider_name;
+  const service = own.envelope.service ?? inherited.service ?? fromResource.envelope.service;
+  const envelope: Envelope = { provider_name: provider ?? defaults.provider_name };
+  if ((env ?? defaults.env) !== undefined) envelope.env = env ?? defaults.env;
+  if ((service ?? defaults.service) !== undefined) envelope.service = service ?? defaults.service;
+
+  const lineage: Lineage = { ...inherited };
+  if (git) lineage.git = git;
+  if (env !== undefined) lineage.env = env;
+  if (provider !== undefined) lineage.provider_name = provider;
+  if (service !== undefined) lineage.service = service;
+  switch (level) {
+    case 'pipeline':
+      lineage.pipeline = { unique_id: ownId, name };
+      delete lineage.stage;
+      delete lineage.job;
+      break;
+    case 'stage':
+      lineage.stage = { id: ownId, name };
+      delete lineage.job;
+      break;
+    case 'job':
+      lineage.job = { id: ownId, name };
+      break;
+    case 'step':
+      break;
+  }
+  // A span that carries its own pipeline link (its ancestors are in another process) passes it on.
+  if (!lineage.pipeline && typeof r.pipeline_unique_id === 'string' && typeof r.pipeline_name === 'string') {
+    lineage.pipeline = { unique_id: r.pipeline_unique_id, name: r.pipeline_name };
+  }
+
+  return { resource: r as Resource, envelope, lineage, timeMs: endMs, startMs };
+}
+
+/** Writes the level's fields into `r`; returns git and envelope fields apart (they are layered). */
+function applyValues(r: Record<string, unknown>, attrs: CiAttributes, bit: number): { git?: GitInfo; envelope: Envelope } {
+  let git: GitInfo | undefined;
+  const envelope: Envelope = {};
+  for (const [spec, value] of attrs.values) {
+    if ((spec.levels & bit) === 0) continue;
+    const [a, b] = spec.path;
+    if (spec.envelope) {
+      envelope[a as keyof Envelope] = value as string;
+    } else if (b === undefined) {
+      r[a] = value;
+    } else if (a === 'git') {
+      (git ??= {})[b] = value as string;
+    } else {
+      const sub = (r[a] as Record<string, unknown> | undefined) ?? {};
+      sub[b] = value;
+      r[a] = sub;
+    }
+  }
+  return git ? { git, envelope } : { envelope };
+}
+
+/** Layers low → high; a layer that names a tag or a branch replaces both of the lower ones'. */
+export function mergeGit(...layers: Array<GitInfo | undefined>): GitInfo | undefined {
+  let out: GitInfo | undefined;
+  for (const layer of layers) {
+    if (!layer) continue;
+    out = out ? { ...out } : {};
+    if (layer.tag !== undefined || layer.branch !== undefined) {
+      delete out.tag;
+      delete out.branch;
+    }
+    Object.assign(out, layer);
+  }
+  return out;
+}
+
+/** error ← explicit ci.error.*, over the first `exception` event, over the status message. */
+function deriveError(r: Record<string, unknown>, span: SpanData): void {
+  const explicit = r.error as Record<string, unknown> | undefined;
+  const derived: Record<string, unknown> = {};
+  const ex = span.events.find((e) => e.name === EXCEPTION);
+  if (ex?.attributes) {
+    const a = ex.attributes;
+    if (a['exception.type'] !== undefined) derived.type = String(a['exception.type']);
+    if (a['exception.message'] !== undefined) derived.message = String(a['exception.message']);
+    if (a['exception.stacktrace'] !== undefined) derived.stack = String(a['exception.stacktrace']);
+  }
+  if (derived.message === undefined && span.status.message) derived.message = span.status.message;
+  const merged = { ...derived, ...explicit };
+  if (Object.keys(merged).length > 0) r.error = merged;
+}

@@ -1,0 +1,228 @@
+// Checks one event against the API's rules before it is sent: the schema's required fields, enums
+// and limits, and the prose rules of constraints.md. What can be fixed is fixed in place and
+// reported (once per kind, by the caller); what cannot makes the event undeliverable, with a
+// message that names the span, the field and the attribute that supplies it.
+import type { Resource } from '../mapping/transform.js';
+
+export interface Finding {
+  /** Stable key for once-per-kind reporting, e.g. "fix:step-status". */
+  kind: string;
+  message: string;
+}
+
+export type Verdict =
+  | { ok: true; fixes: Finding[] }
+  | { ok: false; reason: 'invalid' | 'too_old' | 'orphaned'; problem: Finding; fixes: Finding[] };
+
+export const MAX_EVENT_AGE_MS = 18 * 3_600_000;
+const ERROR_MESSAGE_MAX = 5000;
+const ERROR_TYPE_MAX = 100;
+const SHA = /^[a-fA-F0-9]{40}$/;
+const KEY_VALUE = /^[^:]+:.+$/;
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
+
+const STATUSES = {
+  pipeline: ['success', 'error', 'canceled', 'skipped', 'blocked', 'running'],
+  stage: ['success', 'error', 'canceled', 'skipped'],
+  job: ['success', 'error', 'canceled', 'skipped', 'running'],
+  step: ['success', 'error'],
+} as const;
+
+/** Words CI tools use for the same outcomes. */
+const STATUS_SYNONYMS: Record<string, string> = {
+  succeeded: 'success',
+  successful: 'success',
+  passed: 'success',
+  pass: 'success',
+  ok: 'success',
+  failed: 'error',
+  failure: 'error',
+  fail: 'error',
+  errored: 'error',
+  cancelled: 'canceled',
+  aborted: 'canceled',
+  skip: 'skipped',
+  in_progress: 'running',
+};
+
+/** Required by the schema beyond what the mapping always sets (level, name, status, start). */
+const REQUIRED: Record<Resource['level'], Array<[field: string, attribute: string, hint: string]>> = {
+  pipeline: [['url', 'ci.url', 'the link to this build in your CI system']],
+  stage: [
+    ['pipeline_unique_id', 'ci.pipeline_unique_id', 'or give the span an ancestor with ci.level=pipeline'],
+    ['pipeline_name', 'ci.pipeline_name', 'or give the span an ancestor with ci.level=pipeline'],
+  ],
+  job: [
+    ['url', 'ci.url', 'the link to this job in your CI system'],
+    ['pipeline_unique_id', 'ci.pipeline_unique_id', 'or give the span an ancestor with ci.level=pipeline'],
+    ['pipeline_name', 'ci.pipeline_name', 'or give the span an ancestor with ci.level=pipeline'],
+  ],
+  step: [
+    ['pipeline_unique_id', 'ci.pipeline_unique_id', 'or give the span an ancestor with ci.level=pipeline'],
+    ['pipeline_name', 'ci.pipeline_name', 'or give the span an ancestor with ci.level=pipeline'],
+  ],
+};
+
+/**
+ * @param r the resource, fixed in place
+ * @param times the event's end (or start when running) and start, epoch ms
+ * @param what how to name the span in messages, e.g. `job "build" (trace …, span …)`
+ * @param fallbackStatus what an unusable ci.status becomes: the span status's success/error
+ */
+export function validateEvent(
+  r: Resource,
+  times: { timeMs: number; startMs: number },
+  what: string,
+  now: number,
+  fallbackStatus: 'success' | 'error' = 'success',
+  maxAgeMs = MAX_EVENT_AGE_MS,
+): Verdict {
+  const { timeMs, startMs } = times;
+  const fixes: Finding[] = [];
+  const fix = (kind: string, message: string) => fixes.push({ kind, message: `${what}: ${message}` });
+  const level = r.level;
+
+  // Status: synonyms, then the level's enum; anything else falls back to success/error.
+  const allowed = STATUSES[level] as readonly string[];
+  if (!allowed.includes(r.status)) {
+    const original = r.status;
+    const lower = original.toLowerCase();
+    const synonym = STATUS_SYNONYMS[lower] ?? lower;
+    if (allowed.includes(synonym)) {
+      r.status = synonym;
+    } else {
+      if (synonym === 'canceled' || synonym === 'blocked') r.status = allowed.includes('canceled') ? 'canceled' : 'error';
+      else if (synonym === 'skipped') r.status = 'success';
+      else r.status = fallbackStatus;
+      fix(
+        `fix:status:${level}:${lower}`,
+        `ci.status "${original}" is not a ${level} status (allowed: ${allowed.join(', ')}); sent as "${r.status}"`,
+      );
+    }
+  }
+  if (r.status === 'running' && r.end !== undefined) delete r.end;
+
+  // Required fields the attributes must supply.
+  for (const [field, attribute, hint] of REQUIRED[level]) {
+    if (typeof r[field] !== 'string' || r[field] === '') {
+      return {
+        ok: false,
+        // A missing pipeline link means the span's pipeline never arrived (or does not exist).
+        reason: field.startsWith('pipeline_') ? 'orphaned' : 'invalid',
+        problem: {
+          kind: `drop:missing:${level}:${field}`,
+          message: `${what} not sent: field "${field}" is required for a ${level} event; set attribute ${attribute} (${hint}).`,
+        },
+        fixes,
+      };
+    }
+  }
+  if (r.name === '') {
+    return {
+      ok: false,
+      reason: 'invalid',
+      problem: { kind: `drop:missing:${level}:name`, message: `${what} not sent: the name is empty; set attribute ci.name or name the span.` },
+      fixes,
+    };
+  }
+
+  // Age and duration: the API rejects events older than 18 hours and runs longer than a year.
+  if (now - timeMs > maxAgeMs) {
+    return {
+      ok: false,
+      reason: 'too_old',
+      problem: {
+        kind: `drop:too_old`,
+        message: `${what} not sent: it ended ${new Date(timeMs).toISOString()}, more than ${Math.round(maxAgeMs / 3_600_000)} hours ago; Datadog rejects older events.`,
+      },
+      fixes,
+    };
+  }
+  if (r.end !== undefined) {
+    const yearLater = new Date(startMs);
+    yearLater.setUTCFullYear(yearLater.getUTCFullYear() + 1);
+    if (timeMs > yearLater.getTime()) {
+      return {
+        ok: false,
+        reason: 'invalid',
+        problem: { kind: 'drop:duration', message: `${what} not sent: it lasts more than one year (start ${String(r.start)}, end ${String(r.end)}); check ci.start/ci.end.` },
+        fixes,
+      };
+    }
+    if (timeMs < startMs) {
+      r.end = r.start;
+      fix('fix:end-before-start', `end is before start; sent with end = start (check ci.start/ci.end)`);
+    }
+  }
+
+  // Error object limits and enum.
+  const error = r.error as Record<string, unknown> | undefined;
+  if (error) {
+    if (typeof error.message === 'string' && error.message.length > ERROR_MESSAGE_MAX) {
+      error.message = `${error.message.slice(0, ERROR_MESSAGE_MAX - 3)}...`;
+      fix('fix:error-message-length', `error message longer than ${ERROR_MESSAGE_MAX} characters; truncated`);
+    }
+    if (typeof error.type === 'string' && error.type.length > ERROR_TYPE_MAX) {
+      error.type = `${error.type.slice(0, ERROR_TYPE_MAX - 3)}...`;
+      fix('fix:error-type-length', `error type longer than ${ERROR_TYPE_MAX} characters; truncated`);
+    }
+    if (error.domain !== undefined && error.domain !== 'provider' && error.domain !== 'user' && error.domain !== 'unknown') {
+      fix('fix:error-domain', `ci.error.domain "${String(error.domain)}" is not provider, user or unknown; sent as unknown`);
+      error.domain = 'unknown';
+    }
+  }
+
+  // Tags and metrics: key:value, numeric metric values.
+  for (const field of ['tags', 'metrics'] as const) {
+    const list = r[field] as string[] | undefined;
+    if (!list) continue;
+    const kept = list.filter((s) => KEY_VALUE.test(s) && (field === 'tags' || Number.isFinite(Number(s.slice(s.indexOf(':') + 1)))));
+    if (kept.length !== list.length) {
+      const bad = list.filter((s) => !kept.includes(s));
+      fix(
+        `fix:${field}`,
+        `ci.${field} entries must be "key:value"${field === 'metrics' ? ' with a numeric value' : ''}; left out ${bad.map((b) => JSON.stringify(b)).join(', ')}`,
+      );
+      r[field] = kept;
+    }
+  }
+
+  // Git: required fields, sha shape, tag xor branch, RFC3339 times.
+  const git = r.git as Record<string, string> | undefined;
+  if (git) {
+    const missing = (['repository_url', 'sha', 'author_email'] as const).filter((k) => !git[k]);
+    if (missing.length > 0) {
+      delete r.git;
+      fix(
+        `fix:git-missing:${missing.join(',')}`,
+        `git info left out: Datadog needs ${missing.map((m) => `ci.git.${m}`).join(', ')} with it; set ${missing.length > 1 ? 'them' : 'it'} to send git info`,
+      );
+    } else if (!SHA.test(git.sha!)) {
+      delete r.git;
+      fix('fix:git-sha', `git info left out: ci.git.sha "${git.sha}" is not a 40-hex-digit commit SHA`);
+    } else {
+      if (git.tag !== undefined && git.branch !== undefined) {
+        delete git.branch;
+        fix('fix:git-tag-and-branch', `both ci.git.tag and ci.git.branch are set; Datadog takes one: sent the tag only`);
+      }
+      for (const k of ['author_time', 'commit_time'] as const) {
+        if (git[k] !== undefined && !RFC3339.test(git[k])) {
+          const ms = Date.parse(git[k]);
+          if (Number.isFinite(ms)) git[k] = new Date(ms).toISOString();
+          else delete git[k];
+          fix(`fix:git-${k}`, `ci.git.${k} is not an RFC3339 time; ${Number.isFinite(ms) ? 'converted' : 'left out'}`);
+        }
+      }
+    }
+  }
+
+  // Links that need an id.
+  for (const link of ['parent_pipeline', 'previous_attempt'] as const) {
+    const v = r[link] as Record<string, unknown> | undefined;
+    if (v && typeof v.id !== 'string') {
+      delete r[link];
+      fix(`fix:${link}`, `${link} left out: set ci.${link}.id (a pipeline UUID) along with ci.${link}.url`);
+    }
+  }
+  return { ok: true, fixes };
+}
