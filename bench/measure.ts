@@ -1,9 +1,10 @@
 // What one timed run costs: wall time, CPU of this process, peak RSS and the longest event-loop
 // stall. Everything runs in one process, so each run starts from a collected heap; otherwise the
 // previous contender's garbage would be collected on the next one's clock.
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 // `npm run bench` is plain `tsx bench/run.ts`: no --expose-gc on the command line, so turn it on
 // here. The flag only takes effect for contexts created afterwards, hence the fresh context.
@@ -11,7 +12,6 @@ setFlagsFromString('--expose-gc');
 const gcFn = runInNewContext('gc') as (opts?: { type: 'major' | 'minor' }) => void;
 
 export function fullGc(): void {
-  gcFn();
   gcFn();
 }
 
@@ -22,6 +22,8 @@ export interface Sample {
   peakRssMb: number;
   /** Longest delay of a 1 ms timer during the run, i.e. the longest synchronous stretch. */
   maxStallMs: number;
+  /** Time in GC pauses on this thread during the run (part of wallMs). */
+  gcMs: number;
 }
 
 export async function measure(run: () => Promise<void>): Promise<Sample> {
@@ -33,12 +35,29 @@ export async function measure(run: () => Promise<void>): Promise<Sample> {
   }, 5);
   const eld = monitorEventLoopDelay({ resolution: 1 });
   eld.enable();
+  // The histogram records intervals between its timer's ticks, from the first tick on (reset()
+  // starts over): a run that blocks at once would go unseen. Let it tick before the clock starts;
+  // the ~1 ms intervals it records meanwhile cannot raise the max.
+  await sleep(3);
+  let gcMs = 0;
+  let t0 = Infinity;
+  let t1 = Infinity;
+  const count = (entries: readonly PerformanceEntry[]): void => {
+    for (const e of entries) if (e.startTime >= t0 && e.startTime < t1) gcMs += e.duration;
+  };
+  const gcs = new PerformanceObserver((list) => count(list.getEntries()));
+  gcs.observe({ entryTypes: ['gc'] });
   const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
+  t0 = performance.now();
   await run();
-  const wallMs = performance.now() - t0;
+  t1 = performance.now();
+  const wallMs = t1 - t0;
   const cpu = process.cpuUsage(cpu0);
+  // Likewise a run that ends with a block needs one more tick for that interval to be recorded.
+  await sleep(2);
   eld.disable();
+  count(gcs.takeRecords());
+  gcs.disconnect();
   clearInterval(sampler);
   peakRss = Math.max(peakRss, process.memoryUsage.rss());
   return {
@@ -47,6 +66,7 @@ export async function measure(run: () => Promise<void>): Promise<Sample> {
     peakRssMb: peakRss / 2 ** 20,
     // The histogram records how late the 1 ms timer fired; a run shorter than one tick records 0.
     maxStallMs: eld.count > 0 ? eld.max / 1e6 : 0,
+    gcMs,
   };
 }
 

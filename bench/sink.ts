@@ -110,8 +110,12 @@ function main(): void {
   process.on('disconnect', () => process.exit(0));
 }
 
+/** True in the forked child. When the bench is bundled into one file (to profile it with real
+ * line numbers), the child runs that whole file, so run.ts must not start a bench there. */
+export const isSinkChild = process.argv.includes(CHILD_FLAG);
+
 // Only the forked child serves; the parent imports this module for startSink().
-if (process.argv.includes(CHILD_FLAG)) main();
+if (isSinkChild) main();
 
 /** A running sink child and the means to read and reset its counters. */
 export interface Sink {

@@ -6,9 +6,11 @@
 // The build does small real work (git, file hashing, child processes) so that spans have real
 // durations and real failures; one test step fails on purpose, which turns its job, stage and the
 // pipeline to `error`.
+//
+// DEMO_EVENTS_FILE=path (local intake only) writes the accepted events there as JSON.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -183,7 +185,7 @@ async function sourceFiles(): Promise<string[]> {
   return out.sort();
 }
 
-/** The example build: 4 stages, a stageless job, 6 jobs, 11 steps; one step fails. */
+/** The example build: 4 stages, 6 jobs (one without a stage), 11 steps; one step fails. */
 async function runBuild(build: Build, pipelineUrl: string, runId: string): Promise<void> {
   const jobUrl = (slug: string): string => `${pipelineUrl}/jobs/${slug}`;
   await build
@@ -360,16 +362,29 @@ async function main(): Promise<number> {
   );
   const started = Date.now();
   const build = new Build(provider.getTracer('datadog-ci-pipeline-exporter-demo'));
+  let buildMs = 0;
   try {
     await runBuild(build, pipelineUrl, runId);
+    buildMs = Date.now() - started;
   } finally {
-    await provider.shutdown();
+    await provider.shutdown().catch(async (err: unknown) => {
+      // BatchSpanProcessor rejects when an export in its final flush reported FAILED, and then skips
+      // the exporter's own shutdown; run it so that what is left is delivered and summarised.
+      console.error(`provider.shutdown() rejected: ${err instanceof Error ? err.message : String(err)}`);
+      await exporter.shutdown();
+    });
     await intake?.close();
   }
   const counters = exporter.getCounters();
-  console.log(`Build finished in ${Date.now() - started} ms; ${build.labelled} labelled CI spans recorded.`);
+  console.log(
+    `Build finished in ${buildMs} ms (${build.labelled} CI spans); exporter flushed in ${Date.now() - started - buildMs} ms.`,
+  );
 
-  if (intake) return reportIntake(intake, build.labelled, counters);
+  if (intake) {
+    // For inspecting exactly what was sent (and for the end-to-end test).
+    if (process.env.DEMO_EVENTS_FILE) await writeFile(process.env.DEMO_EVENTS_FILE, JSON.stringify(intake.events, null, 2));
+    return reportIntake(intake, build.labelled, counters);
+  }
 
   if (counters.eventsSent < build.labelled) {
     console.error(`✖ sent ${counters.eventsSent} of ${build.labelled} event(s); exporter counters: ${JSON.stringify(counters)}`);

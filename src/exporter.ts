@@ -20,6 +20,8 @@ interface ResourceInfo {
 }
 
 const EVENT_TYPE = 'cipipeline_resource_request';
+/** Below the BatchSpanProcessor's default export timeout (30 s). */
+const EXPORT_CALLBACK_MS = 20_000;
 
 export class DatadogCIPipelineExporter implements SpanExporter {
   private readonly diagnostics: Diagnostics;
@@ -79,9 +81,21 @@ export class DatadogCIPipelineExporter implements SpanExporter {
       resultCallback({ code: ExportResultCode.SUCCESS });
       return;
     }
-    void delivery.send(events).then((ok) =>
-      resultCallback(ok ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error: new Error('some pipeline events were not delivered (see getCounters())') }),
-    );
+    // The callback waits for delivery so that provider.forceFlush() means "delivered", but it
+    // reports SUCCESS whatever the outcome, and within EXPORT_CALLBACK_MS: a FAILED result or a
+    // callback slower than the BatchSpanProcessor's export timeout makes the SDK skip this
+    // exporter's shutdown(), which would lose the held spans and the spool. Delivery outcomes
+    // are reported by the counters and on stderr instead.
+    const settled = delivery.send(events);
+    let timer: NodeJS.Timeout | undefined;
+    const capped = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.min(this.options!.flushTimeoutMs, EXPORT_CALLBACK_MS));
+      timer.unref();
+    });
+    void Promise.race([settled, capped]).then(() => {
+      clearTimeout(timer);
+      resultCallback({ code: ExportResultCode.SUCCESS });
+    });
   }
 
   /** Resolves when every event that can be emitted so far has been delivered or has definitively failed (bounded by flushTimeoutMs). */
@@ -140,6 +154,16 @@ export class DatadogCIPipelineExporter implements SpanExporter {
 
   /** The store's resolve callback: map, validate, serialize. Returns what descendants inherit. */
   private emit(span: SpanData, level: Level, inherited: Lineage): Lineage {
+    try {
+      return this.emitOne(span, level, inherited);
+    } catch (err) {
+      // One span that trips a bug of ours must not hold back the rest, nor its descendants.
+      this.diagnostics.drop('invalid', 1, 'internal-span', `${describe(span, level)} not sent: internal error (please report it): ${errorText(err)}`);
+      return inherited;
+    }
+  }
+
+  private emitOne(span: SpanData, level: Level, inherited: Lineage): Lineage {
     const resource = this.resourceInfo(span.resource);
     const attrs = readCiAttributes(span.attributes, (key, problem) =>
       this.diagnostics.once(`attr:${key}`, `${describe(span, level)}: attribute ${key} ${problem}.`),

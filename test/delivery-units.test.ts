@@ -5,6 +5,8 @@ import { bodySize, encodeBody, packBatches } from '../src/delivery/batcher.js';
 import { backoffMs, classify, sendWithRetry, serverDelayMs } from '../src/delivery/retry.js';
 import { errorDetail } from '../src/delivery/split.js';
 import { EventQueue } from '../src/delivery/queue.js';
+import { Ledger } from '../src/delivery/ledger.js';
+import { Diagnostics } from '../src/diagnostics.js';
 import { jobEvent, jobEvents } from '../testkit/fault-helpers.js';
 import type { PostResult } from '../src/delivery/transport.js';
 
@@ -100,27 +102,33 @@ async function held<T>(work: Promise<T>): Promise<T> {
 }
 
 test('sendWithRetry: stops at the deadline, never sleeping past it, and reports why', async () => {
-  let clock = 0;
   let posts = 0;
-  const final = await held(sendWithRetry({
-    post: async () => {
-      posts++;
-      clock += 10;
-      return { kind: 'response', status: 503, headers: {}, body: '' };
-    },
-    requestTimeoutMs: 100,
-    initialDelayMs: 100,
-    maxDelayMs: 100,
-    deadlineAt: 1000,
-    signal: new AbortController().signal,
-    now: () => clock,
-    random: () => 1,
-    onRetry: () => undefined,
-    stillValid: () => true,
-  }));
+  let retries = 0;
+  const started = Date.now();
+  const final = await held(
+    sendWithRetry({
+      post: async () => {
+        posts++;
+        return { kind: 'response', status: 503, headers: {}, body: '' };
+      },
+      requestTimeoutMs: 100,
+      initialDelayMs: 50,
+      maxDelayMs: 50,
+      deadlineAt: started + 300,
+      signal: new AbortController().signal,
+      now: Date.now,
+      random: () => 1,
+      onRetry: () => retries++,
+      stillValid: () => true,
+    }),
+  );
+  const took = Date.now() - started;
   assert.equal(final.verdict, 'gave_up');
-  // Attempts at ~0, 110, 220, … 880; the next wait would end past 1000.
-  assert.equal(posts, 9);
+  assert.match(final.verdict === 'gave_up' ? final.why : '', /HTTP 503/);
+  // Waits of 50 ms within 300 ms: about 6 attempts, and never a sleep that ends past the deadline.
+  assert.ok(posts >= 3 && posts <= 7, `posts=${posts}`);
+  assert.equal(retries, posts - 1);
+  assert.ok(took < 300 + 150, `took ${took} ms`);
 });
 
 test('sendWithRetry: a server delay beyond the deadline ends the retries at once', async () => {
@@ -154,4 +162,24 @@ test('errorDetail: Datadog error bodies, raw text, empty', () => {
   assert.equal(errorDetail('oops\nhtml', 400), 'oops html');
   assert.equal(errorDetail('', 400), 'HTTP 400 with no error detail');
   assert.ok(errorDetail('x'.repeat(2000), 400).length <= 501);
+});
+
+test('Ledger: each event settles once; counters follow; a group resolves true only if all were delivered', async () => {
+  const diagnostics = new Diagnostics(() => undefined);
+  const ledger = new Ledger(diagnostics);
+  const a = ledger.admit(jobEvents('a', 3));
+  const b = ledger.admit(jobEvents('b', 2));
+  assert.equal(diagnostics.counters.queued, 5);
+  assert.equal(ledger.settle(a.items, 'delivered'), 3);
+  assert.equal(ledger.settle(a.items, 'delivered'), 0, 'a second settlement is ignored');
+  assert.equal(ledger.settle([a.items[0]!], 'spooled'), 0);
+  assert.equal(ledger.settle([b.items[0]!], 'delivered'), 1);
+  assert.equal(ledger.settle(b.items, 'shutdown'), 1);
+  assert.equal(ledger.settle(b.items, 'delivery_failed'), 0);
+  assert.equal(await a.group.done, true);
+  assert.equal(await b.group.done, false);
+  const c = diagnostics.counters;
+  assert.deepEqual([c.queued, c.eventsSent, c.spooled, c.dropped.shutdown, c.dropped.delivery_failed], [0, 4, 0, 1, 0]);
+  assert.equal(ledger.unsettled().length, 0);
+  assert.equal(await ledger.admit([]).group.done, true);
 });

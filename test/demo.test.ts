@@ -2,7 +2,10 @@
 // the tree rendering on plain events, and the whole demo end to end against the local intake.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatDuration, renderTree, type TreeInput, type TreeResource } from '../examples/tree.js';
 
@@ -147,8 +150,8 @@ interface Run {
   ms: number;
 }
 
-function runExample(file: string, timeoutMs: number): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+function runExample(file: string, timeoutMs: number, extraEnv: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...extraEnv };
   // Otherwise a developer's own key would make the test send to Datadog.
   delete env.DD_API_KEY;
   delete env.DD_SITE;
@@ -170,7 +173,9 @@ function runExample(file: string, timeoutMs: number): Promise<Run> {
 }
 
 test('demo end to end: valid events, the tree with the failing step, exit 0', { timeout: 60_000 }, async () => {
-  const r = await runExample('examples/demo.ts', 45_000);
+  const dir = await mkdtemp(join(tmpdir(), 'demo-test-'));
+  const eventsFile = join(dir, 'events.json');
+  const r = await runExample('examples/demo.ts', 45_000, { DEMO_EVENTS_FILE: eventsFile });
   const detail = `exit ${r.code} ${r.signal ?? ''}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
   assert.equal(r.code, 0, detail);
   assert.ok(r.ms < 20_000, `demo took ${r.ms} ms\n${detail}`);
@@ -200,9 +205,57 @@ test('demo end to end: valid events, the tree with the failing step, exit 0', { 
   // 1 pipeline, 4 stages, 6 jobs, 11 steps; small batches mean several requests.
   const m = /^✔ (\d+) event\(s\) in (\d+) request/m.exec(r.stdout);
   assert.equal(Number(m?.[1]), 22, detail);
+
+  // What was sent, beyond what the tree shows: links, inheritance, error fields.
+  const events = (JSON.parse(await readFile(eventsFile, 'utf8')) as Array<{ attributes: Record<string, unknown> & { resource: Res } }>);
+  await rm(dir, { recursive: true, force: true });
+  const res = events.map((e) => e.attributes.resource);
+  const one = (level: string, name: string): Res => {
+    const found = res.filter((x) => x.level === level && x.name === name);
+    assert.equal(found.length, 1, `${level} ${name}: ${found.length} events`);
+    return found[0]!;
+  };
+  const pipeline = one('pipeline', 'datadog-ci-pipeline-exporter demo build');
+  assert.equal(pipeline.status, 'error');
+  assert.ok(typeof pipeline.url === 'string' && pipeline.url.startsWith('https://'));
+  for (const x of res) {
+    if (x !== pipeline) {
+      assert.equal(x.pipeline_unique_id, pipeline.unique_id, `${x.level} ${x.name}`);
+      assert.equal(x.pipeline_name, pipeline.name, `${x.level} ${x.name}`);
+    }
+    // git detected on the pipeline span is inherited by every descendant.
+    assert.deepEqual(x.git, pipeline.git, `${x.level} ${x.name}`);
+  }
+  const head = await new Promise<string>((resolve) =>
+    execFile('git', ['rev-parse', 'HEAD'], { cwd: ROOT }, (err, out) => resolve(err ? '' : out.trim())),
+  );
+  if (head) assert.equal((pipeline.git as { sha?: string }).sha, head);
+  const compile = one('job', 'compile');
+  const build = one('stage', 'build');
+  assert.equal(compile.stage_id, build.id);
+  // Steps under the unlabelled "phase" span still link to their job.
+  assert.equal(one('step', 'hash sources').job_id, compile.id);
+  assert.equal(one('step', 'hash sources').stage_id, build.id);
+  assert.equal(one('job', 'lint').stage_id ?? null, null);
+  assert.equal(one('step', 'scan sources').job_id, one('job', 'lint').id);
+  const failing = one('step', 'test: sum');
+  assert.equal(failing.status, 'error');
+  assert.equal(failing.error?.type, 'CommandFailed');
+  assert.match(String(failing.error?.message), /sum of \[1,2,3\] should be 7/);
+  assert.equal(one('job', 'unit tests').status, 'error');
+  assert.equal(one('stage', 'test').status, 'error');
+  assert.equal(one('stage', 'report').status, 'success');
+  for (const e of events) {
+    assert.equal(e.attributes.env, 'demo');
+    assert.equal(e.attributes.service, 'datadog-ci-pipeline-exporter-demo');
+  }
 });
 
+type Res = TreeResource & { git?: unknown; pipeline_name?: string; url?: string };
+
 test('basic example without DD_API_KEY: one clear line on stderr, exits 0 by itself', { timeout: 30_000 }, async () => {
+  // The README's snippet, unchanged: a missing key must not fail the build that runs it, so the
+  // process must exit 0 even though `await provider.shutdown()` is not guarded.
   const r = await runExample('examples/basic.ts', 20_000);
   const detail = `exit ${r.code} ${r.signal ?? ''}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
   assert.equal(r.code, 0, detail);

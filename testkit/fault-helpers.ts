@@ -30,8 +30,11 @@ export function jobEvents(prefix: string, n: number, opts: { agoMs?: number; pad
   return Array.from({ length: n }, (_, i) => jobEvent(`${prefix}-${i}`, opts));
 }
 
+export type ConfigOverrides = Partial<Omit<DeliveryConfig, 'retry'>> & { retry?: Partial<DeliveryConfig['retry']> };
+
 /** Settings small enough for tests to run in milliseconds. */
-export function fastConfig(endpoint: string, over: Partial<DeliveryConfig> = {}): DeliveryConfig {
+export function fastConfig(endpoint: string, over: ConfigOverrides = {}): DeliveryConfig {
+  const { retry, ...rest } = over;
   return {
     endpoint,
     siteLabel: 'test.example',
@@ -42,12 +45,11 @@ export function fastConfig(endpoint: string, over: Partial<DeliveryConfig> = {})
     requestTimeoutMs: 2_000,
     maxConcurrentRequests: 2,
     maxQueuedEvents: 10_000,
-    retry: { initialDelayMs: 10, maxDelayMs: 50, deadlineMs: 3_000 },
     maxEventAgeMs: 18 * 3_600_000,
     gzip: false,
     spoolDir: undefined,
-    ...over,
-    ...(over.retry ? { retry: { initialDelayMs: 10, maxDelayMs: 50, deadlineMs: 3_000, ...over.retry } } : {}),
+    ...rest,
+    retry: { initialDelayMs: 10, maxDelayMs: 50, deadlineMs: 3_000, ...retry },
   };
 }
 

@@ -22,15 +22,11 @@ export interface DeliveryHooks {
   random?: () => number;
 }
 
-interface SpoolItem extends Item {
-  retried?: boolean;
-}
-
 export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics, hooks: DeliveryHooks = {}): Delivery {
   const now = hooks.now ?? Date.now;
   const random = hooks.random ?? Math.random;
   const ledger = new Ledger(diagnostics);
-  const queue = new EventQueue<SpoolItem>(Math.max(1, config.maxQueuedEvents));
+  const queue = new EventQueue<Item>(Math.max(1, config.maxQueuedEvents));
   const maxEvents = Math.max(1, Math.min(1000, config.maxBatchEvents));
   const maxBytes = config.maxBatchBytes;
   const transport = createTransport({
@@ -45,11 +41,19 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
   let stopped = false;
   let rejectionLines = 0;
   const site = config.siteLabel;
+  // Server text (error details, proxies' pages) goes into messages; a server that echoes the
+  // request headers would otherwise put the API key in the CI log.
+  const key = config.apiKey && config.apiKey.length >= 4 ? config.apiKey : undefined;
+  const scrub = (m: string): string => (key ? m.split(key).join('[API key redacted]') : m);
+  const report = {
+    once: (kind: string, m: string) => diagnostics.once(kind, scrub(m)),
+    say: (m: string) => diagnostics.say(scrub(m)),
+  };
 
   const spool = config.spoolDir
     ? new Spool(config.spoolDir, {
         movedAside: (name, why, to) =>
-          diagnostics.once(
+          report.once(
             'spool:corrupt',
             `spool: moved ${name} to ${to} (${why}); it was not sent. Later such files are moved without a message.`,
           ),
@@ -61,7 +65,7 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
   function dropTooOld(items: readonly Item[]): void {
     const n = ledger.settle(items, 'too_old');
     if (n > 0) {
-      diagnostics.once(
+      report.once(
         'drop:too_old',
         `dropped ${items[0]!.describe}${n > 1 ? ` and ${n - 1} more` : ''}: older than ${hours(config.maxEventAgeMs)} h, which Datadog rejects. Later ones are counted in dropped.too_old.`,
       );
@@ -70,7 +74,7 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
 
   function dropTooLarge(item: Item, why: string): void {
     if (ledger.settle([item], 'too_large') > 0) {
-      diagnostics.once('drop:too_large', `dropped ${item.describe} (${item.bytes} bytes): ${why}. Later ones are counted in dropped.too_large.`);
+      report.once('drop:too_large', `dropped ${item.describe} (${item.bytes} bytes): ${why}. Later ones are counted in dropped.too_large.`);
     }
   }
 
@@ -79,11 +83,11 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
     const open = items.filter((i) => !i.settled);
     if (open.length === 0) return;
     if (spool && toSpool(open)) {
-      diagnostics.once('spool:failed-batch', `could not deliver ${open.length} event(s) to ${site} (${why}); spooled to ${spool.dir} for the next run.`);
+      report.once('spool:failed-batch', `could not deliver ${open.length} event(s) to ${site} (${why}); spooled to ${spool.dir} for the next run.`);
       return;
     }
     ledger.settle(open, 'delivery_failed');
-    diagnostics.once('drop:delivery_failed', `could not deliver ${open.length} event(s) to ${site}: ${why}. Dropped; later failures are counted in dropped.delivery_failed.`);
+    report.once('drop:delivery_failed', `could not deliver ${open.length} event(s) to ${site}: ${why}. Dropped; later failures are counted in dropped.delivery_failed.`);
   }
 
   /** Writes events to the spool; false (nothing settled) if the disk refused. */
@@ -100,7 +104,7 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
       }
       return true;
     } catch (e) {
-      diagnostics.once('spool:write', `spool: cannot write to ${spool.dir} (${(e as Error).message}).`);
+      report.once('spool:write', `spool: cannot write to ${spool.dir} (${(e as Error).message}).`);
       return false;
     }
   }
@@ -116,7 +120,7 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
     onRequest: () => diagnostics.counters.requests++,
     onRetry: (items) => {
       diagnostics.counters.eventsRetried += items.length;
-      for (const i of items as SpoolItem[]) i.retried = true;
+      for (const i of items) i.retried = true;
     },
     delivered: (items) => ledger.settle(items, 'delivered'),
     tooOld: dropTooOld,
@@ -125,31 +129,45 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
       if (ledger.settle([item], 'rejected') === 0) return;
       if (rejectionLines < MAX_REJECTION_LINES) {
         rejectionLines++;
-        diagnostics.say(`Datadog rejected ${item.describe} (HTTP 400): ${detail}`);
+        report.say(`Datadog rejected ${item.describe} (HTTP 400): ${detail}`);
       } else {
-        diagnostics.once('drop:rejected:more', `more events were rejected with HTTP 400; they are counted in dropped.rejected.`);
+        report.once('drop:rejected:more', `more events were rejected with HTTP 400; they are counted in dropped.rejected.`);
       }
     },
     unauthorized: (items, status) => {
       ledger.settle(items, 'unauthorized');
-      diagnostics.once(
+      report.once(
         'unauthorized',
         `Datadog answered HTTP ${status} for site ${site}: the API key or the site is wrong (check the API key and that it belongs to ${site}). Events are dropped and counted in dropped.unauthorized.`,
       );
     },
     failed: (items, status, detail) => {
       ledger.settle(items, 'delivery_failed');
-      diagnostics.once('drop:http', `Datadog (${site}) answered HTTP ${status}, which is not retried: ${detail}. Dropped; counted in dropped.delivery_failed.`);
+      report.once('drop:http', `Datadog (${site}) answered HTTP ${status}, which is not retried: ${detail}. Dropped; counted in dropped.delivery_failed.`);
     },
     gaveUp: (items, why, attempts) =>
       undeliverable(items, `${why}, after ${attempts} attempt(s) within the ${config.retry.deadlineMs} ms retry deadline`),
   };
 
+  function internalError(e: unknown): void {
+    report.once('internal', `internal delivery error (please report it): ${(e as Error)?.stack ?? String(e)}`);
+  }
+
+  /** A bug below must cost one batch, not a worker (and with it a share of the throughput). */
+  async function safeDeliver(items: Item[]): Promise<void> {
+    try {
+      await deliverBatch(items, ctx);
+    } catch (e) {
+      internalError(e);
+      undeliverable(items, 'internal error');
+    }
+  }
+
   async function runClaim(c: Claim): Promise<void> {
     const { items } = ledger.admit(c.events, { always: true, onDone: () => spool?.release(c) });
     const { batches, tooLarge } = packBatches(items, maxEvents, maxBytes);
     for (const t of tooLarge) dropTooLarge(t, `larger alone than the ${maxBytes}-byte request cap`);
-    for (const b of batches) await deliverBatch(b, ctx);
+    for (const b of batches) await safeDeliver(b);
   }
 
   let spoolDone!: () => void;
@@ -173,16 +191,14 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
           else dropTooLarge(e, `larger alone than the ${maxBytes}-byte request cap`);
         },
       );
-      if (batch.length > 0) await deliverBatch(batch, ctx);
+      if (batch.length > 0) await safeDeliver(batch);
       else await queue.whenNonEmpty();
     }
   }
 
   function startWorkers(): void {
     for (let i = 0; i < Math.max(1, config.maxConcurrentRequests); i++) {
-      void worker().catch((e: unknown) => {
-        diagnostics.once('internal', `internal delivery error: ${(e as Error)?.stack ?? String(e)}`);
-      });
+      void worker().catch(internalError);
     }
   }
   // Deferred so that a spool backlog is read after construction returns, not inside it.
@@ -222,11 +238,11 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
         const { items, group } = ledger.admit(events);
         if (closing) {
           if (ledger.settle(items, 'shutdown') > 0) {
-            diagnostics.once('drop:after-shutdown', `events sent after shutdown() were dropped (counted in dropped.shutdown).`);
+            report.once('drop:after-shutdown', `events sent after shutdown() were dropped (counted in dropped.shutdown).`);
           }
           return group.done;
         }
-        const ok: SpoolItem[] = [];
+        const ok: Item[] = [];
         for (const it of items) {
           if (!fitsAlone(it, maxBytes)) dropTooLarge(it, `larger alone than the ${maxBytes}-byte request cap`);
           else if (!fresh(it)) dropTooOld([it]);
@@ -234,14 +250,14 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
         }
         const overflow = queue.push(ok);
         if (overflow.length > 0 && ledger.settle(overflow, 'queue_overflow') > 0) {
-          diagnostics.once(
+          report.once(
             'drop:queue_overflow',
             `the send queue is full (${config.maxQueuedEvents} events; ${site} is slow or unreachable): dropped the oldest. Counted in dropped.queue_overflow.`,
           );
         }
         return group.done;
       } catch (e) {
-        diagnostics.once('internal', `internal delivery error: ${(e as Error)?.stack ?? String(e)}`);
+        internalError(e);
         return Promise.resolve(false);
       }
     },
@@ -260,7 +276,7 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
           stopped = true;
           life.abort();
           queue.wake();
-          const rest = ledger.unsettled() as SpoolItem[];
+          const rest = ledger.unsettled();
           queue.drain();
           if (rest.length > 0 && !(spool && toSpool(rest))) {
             const tried = rest.filter((i) => i.retried);
@@ -268,7 +284,7 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
             const a = ledger.settle(tried, 'delivery_failed');
             const b = ledger.settle(untried, 'shutdown');
             if (a + b > 0) {
-              diagnostics.say(
+              report.say(
                 `shutdown: ${a + b} event(s) not delivered to ${site} within ${timeoutMs} ms were dropped${spool ? '' : ' (set spoolDir to keep them for the next run)'}.`,
               );
             }
@@ -276,7 +292,7 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
           spoolDone();
           await within(transport.close(), Math.max(0, started + timeoutMs - now()));
         } catch (e) {
-          diagnostics.once('internal', `internal delivery error: ${(e as Error)?.stack ?? String(e)}`);
+          internalError(e);
         }
       })();
       return shutdownP;

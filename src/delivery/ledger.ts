@@ -17,6 +17,8 @@ export interface Group {
 
 export interface Item extends ReadyEvent {
   settled: boolean;
+  /** A send of it failed and was retried: undelivered at shutdown, it counts as delivery_failed. */
+  retried: boolean;
   readonly group: Group;
 }
 
@@ -45,6 +47,7 @@ export class Ledger {
       timeMs: e.timeMs,
       describe: e.describe,
       settled: false,
+      retried: false,
       group,
     }));
     this.diagnostics.counters.queued += items.length;

@@ -61,7 +61,7 @@ export interface RetryOptions {
   requestTimeoutMs: number;
   initialDelayMs: number;
   maxDelayMs: number;
-  /** Epoch ms after which no new attempt starts. The first attempt always runs. */
+  /** Epoch ms after which no new attempt starts (one that started runs to its timeout). The first always runs. */
   deadlineAt: number;
   signal: AbortSignal;
   now(): number;
@@ -82,9 +82,9 @@ export type Final =
 export async function sendWithRetry(o: RetryOptions): Promise<Final> {
   for (let attempt = 0; ; attempt++) {
     if (o.signal.aborted) return { verdict: 'aborted' };
-    const remaining = o.deadlineAt - o.now();
-    const timeout = attempt === 0 ? o.requestTimeoutMs : Math.min(o.requestTimeoutMs, remaining);
-    const r = await o.post(Math.max(1, timeout));
+    // The deadline decides whether an attempt starts, not how long it may take: an attempt cut
+    // to the few ms left would only fail and hide the real error. shutdown() is the hard stop.
+    const r = await o.post(o.requestTimeoutMs);
     if (r.kind === 'aborted') return { verdict: 'aborted' };
     const v = classify(r);
     if (v !== 'retry') {

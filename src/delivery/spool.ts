@@ -1,7 +1,7 @@
 // The durable spool: what could not be delivered is written to `dir`, one file per batch, and a
 // later delivery sends it. Every step is a rename, so a reader never sees half a file and two
 // processes never send the same file: the one whose rename succeeds owns it.
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, join } from 'node:path';
 import type { ReadyEvent } from './types.js';
@@ -9,6 +9,8 @@ import type { ReadyEvent } from './types.js';
 export const SPOOL_FORMAT = 'datadog-ci-pipeline-exporter/spool';
 export const SPOOL_VERSION = 1;
 export const CORRUPT_DIR = 'corrupt';
+/** A temp file older than this was left by a writer that crashed mid-write. */
+const STALE_TEMP_MS = 3_600_000;
 
 const FILE = /^spool-[0-9]+-[0-9]+-[0-9a-f]+\.json$/;
 const CLAIMED = /^(spool-[0-9]+-[0-9]+-[0-9a-f]+\.json)\.claimed-([0-9]+)-[0-9a-f]+$/;
@@ -83,7 +85,11 @@ export class Spool {
     const own = new Set<string>();
     const out: string[] = [];
     for (const n of names.sort()) {
-      if (n.startsWith('.')) continue; // a writer's temp file, complete only once renamed
+      if (n.startsWith('.')) {
+        // A writer's temp file is complete only once renamed; one this old lost its writer.
+        if (n.startsWith('.tmp-')) this.removeIfStale(n);
+        continue;
+      }
       if (FILE.test(n)) out.push(n);
       else {
         const m = CLAIMED.exec(n);
@@ -96,11 +102,6 @@ export class Spool {
     for (const n of own) this.moveAside(n, 'not a spool file of this exporter');
     this.backlog = out;
     return out;
-  }
-
-  /** Whether files found at startup remain unclaimed. */
-  get hasBacklog(): boolean {
-    return this.list().length > 0;
   }
 
   /** Takes the next file found at startup; undefined when there is none left. */
@@ -168,6 +169,15 @@ export class Spool {
       throw e;
     }
     return name;
+  }
+
+  private removeIfStale(name: string): void {
+    try {
+      const p = join(this.dir, name);
+      if (Date.now() - statSync(p).mtimeMs > STALE_TEMP_MS) unlinkSync(p);
+    } catch {
+      // gone already, or not ours to remove
+    }
   }
 
   private moveAside(name: string, why: string, as = name): void {

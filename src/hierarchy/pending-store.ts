@@ -34,8 +34,10 @@ export interface HierarchyLimits {
 
 interface Node {
   key: string;
-  /** Set while held. */
+  /** Set while held or being resolved. */
   span?: SpanData;
+  /** True while in the held set (waiting for its parent). */
+  held?: boolean;
   /** Labelled level, if any. */
   level?: Level;
   /** Set once resolved. */
@@ -50,12 +52,63 @@ interface Node {
   endMs?: number;
 }
 
+/**
+ * First-in first-out with removal by marking: arrays with a moving head, compacted now and then.
+ * A Map would keep insertion order too, but V8 walks over deleted slots at the front on every
+ * `keys().next()`, making "drop the oldest" cost O(size) in a steady state.
+ */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+
+  push(item: T): void {
+    this.items.push(item);
+  }
+
+  /** The oldest item for which `keep` holds; items before it that fail `keep` are discarded. */
+  peek(keep: (item: T) => boolean): T | undefined {
+    while (this.head < this.items.length) {
+      const item = this.items[this.head]!;
+      if (keep(item)) return item;
+      this.head++;
+    }
+    this.compact();
+    return undefined;
+  }
+
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head++]!;
+    this.compact();
+    return item;
+  }
+
+  /** Every remaining item, oldest first (including ones a later peek would discard). */
+  toArray(): T[] {
+    return this.items.slice(this.head);
+  }
+
+  private compact(): void {
+    if (this.head >= this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+const isHeld = (n: Node): boolean => n.held === true;
+
 export class PendingStore {
   private readonly nodes = new Map<string, Node>();
-  /** Held nodes in arrival order, so the oldest is first. */
-  private readonly held = new Map<string, Node>();
-  /** Resolved nodes in resolution order, so the oldest is forgotten first. */
-  private readonly resolved = new Map<string, Node>();
+  /** Held nodes in arrival order (resolved and evicted ones are skipped lazily). */
+  private readonly heldOrder = new Fifo<Node>();
+  private heldCount = 0;
+  /** Keys of resolved nodes in resolution order, so the oldest is forgotten first. */
+  private readonly resolvedOrder = new Fifo<string>();
+  private resolvedCount = 0;
 
   constructor(
     private readonly limits: HierarchyLimits,
@@ -64,7 +117,7 @@ export class PendingStore {
 
   /** Spans held, waiting for their ancestors. */
   get pendingCount(): number {
-    return this.held.size;
+    return this.heldCount;
   }
 
   add(span: SpanData, level: Level | undefined): void {
@@ -98,20 +151,23 @@ export class PendingStore {
       this.nodes.set(parentKey, parentNode);
     }
     node.span = span;
+    node.held = true;
     node.parentKey = parentKey;
     node.endMs = hrTimeToMs(span.endTime);
     (parentNode.waiting ??= []).push(node);
     parentNode.live = (parentNode.live ?? 0) + 1;
-    this.held.set(key, node);
-    this.enforcePendingCap();
+    this.heldOrder.push(node);
+    this.heldCount++;
+    while (this.heldCount > this.limits.maxPendingSpans) {
+      this.evictHeld(this.heldOrder.peek(isHeld)!, 'pending_overflow');
+    }
   }
 
   /** Drops held spans that ended more than maxAgeMs before `now`. */
   expire(now: number): void {
     const cutoff = now - this.limits.maxAgeMs;
     // Arrival order approximates end order; a few out-of-order spans just wait for the next call.
-    for (const node of this.held.values()) {
-      if ((node.endMs ?? Infinity) >= cutoff) break;
+    for (let node = this.heldOrder.peek(isHeld); node && (node.endMs ?? Infinity) < cutoff; node = this.heldOrder.peek(isHeld)) {
       this.evictHeld(node, 'pending_expired');
     }
   }
@@ -119,14 +175,13 @@ export class PendingStore {
   /**
    * At shutdown: ancestors that have not arrived never will. Resolve each held chain from its
    * topmost arrived span as if that span were a root; spans that then have no pipeline link are
-   * reported by the resolve callback's validation, or as orphaned.
+   * reported by the resolve callback's validation.
    */
   resolveOrphans(): void {
-    for (const node of [...this.held.values()]) {
-      if (!this.held.has(node.key)) continue; // resolved meanwhile as part of another chain
+    for (const node of this.heldOrder.toArray()) {
+      if (!node.held) continue; // resolved meanwhile as part of another chain
       const parent = node.parentKey === undefined ? undefined : this.nodes.get(node.parentKey);
       if (parent && (parent.span || parent.lineage)) continue; // its parent is here: resolved via it
-      this.held.delete(node.key);
       this.resolveFrom(node, EMPTY_LINEAGE);
     }
   }
@@ -137,13 +192,16 @@ export class PendingStore {
       const [node, fromParent] = stack.pop()!;
       const span = node.span;
       if (!span) continue; // evicted while waiting
+      if (node.held) {
+        node.held = false;
+        this.heldCount--;
+      }
+      node.span = undefined;
+      node.parentKey = undefined;
       let lineage = fromParent;
       if (node.level) lineage = this.callbacks.resolve(span, node.level, fromParent);
       node.lineage = lineage;
-      node.span = undefined;
-      node.parentKey = undefined;
-      this.held.delete(node.key);
-      this.remember(node);
+      this.remember(node.key);
       const waiting = node.waiting;
       if (waiting) {
         node.waiting = undefined;
@@ -153,27 +211,21 @@ export class PendingStore {
     }
   }
 
-  private remember(node: Node): void {
-    this.resolved.set(node.key, node);
-    if (this.resolved.size <= this.limits.maxRememberedSpans) return;
-    const oldest = this.resolved.keys().next().value as string;
-    this.resolved.delete(oldest);
+  private remember(key: string): void {
+    this.resolvedOrder.push(key);
+    if (++this.resolvedCount <= this.limits.maxRememberedSpans) return;
+    const oldest = this.resolvedOrder.shift()!;
+    this.resolvedCount--;
     const old = this.nodes.get(oldest);
-    // A node that still has waiters (a child arrived after it was resolved?) cannot happen:
-    // children of a resolved node resolve at once. So forgetting it loses nothing held.
-    if (old && !old.live) this.nodes.delete(oldest);
-  }
-
-  private enforcePendingCap(): void {
-    while (this.held.size > this.limits.maxPendingSpans) {
-      const oldest = this.held.values().next().value as Node;
-      this.evictHeld(oldest, 'pending_overflow');
-    }
+    // Children of a resolved node resolve on arrival, so none can be waiting on it: forgetting
+    // it loses nothing held, only the lineage of a child that would end after it is forgotten.
+    if (old?.lineage && !old.live) this.nodes.delete(oldest);
   }
 
   private evictHeld(node: Node, reason: EvictReason): void {
     const span = node.span!;
-    this.held.delete(node.key);
+    node.held = false;
+    this.heldCount--;
     node.span = undefined;
     if (node.level) this.callbacks.evict(span, node.level, reason);
     // Its waiting children can no longer resolve through it: they are older, so they were (or

@@ -73,7 +73,8 @@ function coerce(spec: FieldSpec, raw: AttributeValue): unknown {
       return INVALID;
     case 'time': {
       const ms = typeof raw === 'number' ? raw : typeof raw === 'string' ? Date.parse(raw) : NaN;
-      return Number.isFinite(ms) ? ms : INVALID;
+      // Beyond ±8.64e15 a Date cannot hold it (seconds or nanoseconds given as milliseconds).
+      return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? ms : INVALID;
     }
   }
 }

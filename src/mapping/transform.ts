@@ -5,6 +5,7 @@ import { SpanStatusCode, type Attributes, type HrTime } from '@opentelemetry/api
 import type { CiAttributes } from './attributes.js';
 import { LEVEL_BIT, type Level } from './fields.js';
 import { spanIdToUuid, traceIdToUuid } from './ids.js';
+import { RUNNING_LEVELS, normalizeStatus } from './status.js';
 import { hrTimeToMs, hrTimeToRfc3339, msToRfc3339 } from './time.js';
 
 /** The parts of a ReadableSpan the mapping reads; a plain object can stand in for tests. */
@@ -118,14 +119,14 @@ export function mapSpan(
   }
 
   // Status and error.
-  if (typeof r.status !== 'string') r.status = span.status.code === SpanStatusCode.ERROR ? 'error' : 'success';
+  r.status = typeof r.status === 'string' ? normalizeStatus(r.status) : span.status.code === SpanStatusCode.ERROR ? 'error' : 'success';
   if (r.status === 'error' || span.status.code === SpanStatusCode.ERROR) deriveError(r, span);
 
   // Times.
   const startMs = typeof r.start === 'number' ? r.start : hrTimeToMs(span.startTime);
   r.start = typeof r.start === 'number' ? msToRfc3339(r.start) : hrTimeToRfc3339(span.startTime);
   let endMs: number;
-  if (r.status === 'running') {
+  if (r.status === 'running' && RUNNING_LEVELS.has(level)) {
     // A running event has no end yet; an explicit ci.end on it is meaningless.
     delete r.end;
     endMs = startMs;

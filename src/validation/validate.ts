@@ -2,6 +2,7 @@
 // and limits, and the prose rules of constraints.md. What can be fixed is fixed in place and
 // reported (once per kind, by the caller); what cannot makes the event undeliverable, with a
 // message that names the span, the field and the attribute that supplies it.
+import { normalizeStatus } from '../mapping/status.js';
 import type { Resource } from '../mapping/transform.js';
 
 export interface Finding {
@@ -27,23 +28,6 @@ const STATUSES = {
   job: ['success', 'error', 'canceled', 'skipped', 'running'],
   step: ['success', 'error'],
 } as const;
-
-/** Words CI tools use for the same outcomes. */
-const STATUS_SYNONYMS: Record<string, string> = {
-  succeeded: 'success',
-  successful: 'success',
-  passed: 'success',
-  pass: 'success',
-  ok: 'success',
-  failed: 'error',
-  failure: 'error',
-  fail: 'error',
-  errored: 'error',
-  cancelled: 'canceled',
-  aborted: 'canceled',
-  skip: 'skipped',
-  in_progress: 'running',
-};
 
 /** Required by the schema beyond what the mapping always sets (level, name, status, start). */
 const REQUIRED: Record<Resource['level'], Array<[field: string, attribute: string, hint: string]>> = {
@@ -86,8 +70,8 @@ export function validateEvent(
   const allowed = STATUSES[level] as readonly string[];
   if (!allowed.includes(r.status)) {
     const original = r.status;
+    const synonym = normalizeStatus(original);
     const lower = original.toLowerCase();
-    const synonym = STATUS_SYNONYMS[lower] ?? lower;
     if (allowed.includes(synonym)) {
       r.status = synonym;
     } else {
@@ -100,7 +84,6 @@ export function validateEvent(
       );
     }
   }
-  if (r.status === 'running' && r.end !== undefined) delete r.end;
 
   // Required fields the attributes must supply.
   for (const [field, attribute, hint] of REQUIRED[level]) {

@@ -1,0 +1,327 @@
+// `npm run bench [-- --quick] [-- --rounds N] [-- --only exporter,otlp,official,floor]
+//                [-- --no-scale | --scale-only] [-- --md]`
+// Throughput of four ways to ship the same spans, interleaved round by round in one process,
+// then the scale scenario (one pipeline of 1,000 and of 100,000 steps), then the targets.
+import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { generate, TYPICAL, spansPerPipeline, type Workload } from './workload.js';
+import { handMap } from './mapping.js';
+import { isSinkChild, startSink, type Sink } from './sink.js';
+import { floor, officialClient, otlpExporter, ourExporter, type Contender } from './contenders.js';
+import { measure, median, type Sample } from './measure.js';
+import { scale, type ScaleResult } from './scale.js';
+import { exporterMessages, loadExporter, type ExporterFactory } from './exporter.js';
+import { SpanStatusCode } from '@opentelemetry/api';
+
+interface Args {
+  quick: boolean;
+  rounds: number;
+  only: Set<string> | undefined;
+  throughput: boolean;
+  scale: boolean;
+  md: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const quick = argv.includes('--quick');
+  const value = (name: string): string | undefined => {
+    const i = argv.indexOf(name);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const only = value('--only');
+  return {
+    quick,
+    rounds: Number(value('--rounds') ?? (quick ? 2 : 5)),
+    only: only ? new Set(only.split(',')) : undefined,
+    throughput: !argv.includes('--scale-only'),
+    scale: !argv.includes('--no-scale'),
+    md: argv.includes('--md'),
+  };
+}
+
+interface Row {
+  key: string;
+  name: string;
+  samples: Array<Sample & { events: number; bytes: number }>;
+  note?: string;
+}
+
+interface RowSummary {
+  key: string;
+  name: string;
+  eventsPerSec: number;
+  /** This exporter's throughput ÷ this row's (median of per-round ratios). */
+  ratio: number;
+  bytesPerEvent: number;
+  cpuUsPerSpan: number;
+  peakRssMb: number;
+  maxStallMs: number;
+  gcShare: number;
+  runs: number;
+  note?: string;
+}
+
+const rate = (x: { events: number; wallMs: number }): number => x.events / (x.wallMs / 1000);
+
+/**
+ * This exporter's events/s ÷ the row's, per round, then the median: other work on the machine
+ * drifts over minutes, and a round's runs are seconds apart, so paired ratios hold up better
+ * than a ratio of medians.
+ */
+function pairedRatio(ours: Row | undefined, other: Row): number {
+  if (!ours) return NaN;
+  const n = Math.min(ours.samples.length, other.samples.length);
+  const rs: number[] = [];
+  for (let i = 0; i < n; i++) rs.push(rate(ours.samples[i] as Row['samples'][number]) / rate(other.samples[i] as Row['samples'][number]));
+  return median(rs);
+}
+
+function summarize(r: Row, ours: Row | undefined): RowSummary {
+  const s = r.samples;
+  return {
+    key: r.key,
+    name: r.name,
+    eventsPerSec: median(s.map(rate)),
+    ratio: pairedRatio(ours, r),
+    bytesPerEvent: median(s.map((x) => x.bytes / x.events)),
+    cpuUsPerSpan: median(s.map((x) => (x.cpuMs * 1000) / x.events)),
+    peakRssMb: Math.max(...s.map((x) => x.peakRssMb)),
+    maxStallMs: median(s.map((x) => x.maxStallMs)),
+    gcShare: median(s.map((x) => x.gcMs / x.wallMs)),
+    runs: s.length,
+    ...(r.note ? { note: r.note } : {}),
+  };
+}
+
+const fmt = (n: number, digits = 0): string =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a';
+
+function table(head: string[], rows: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(w[i] as number) : c.padStart(w[i] as number))).join('  ');
+  return [line(head), w.map((x) => '-'.repeat(x)).join('  '), ...rows.map(line)].join('\n');
+}
+
+async function runOnce(c: Contender, sink: Sink, verify: boolean): Promise<Sample & { events: number; bytes: number }> {
+  await c.setup();
+  await sink.reset(verify);
+  const sample = await measure(() => c.run());
+  const st = await sink.stats();
+  await c.teardown();
+  if (st.events !== c.expected) {
+    throw new Error(`${c.name}: the sink counted ${st.events} events, expected ${c.expected}`);
+  }
+  if (st.mismatches > 0) throw new Error(`${c.name}: ${st.mismatches} bodies did not parse to the scanned count`);
+  return { ...sample, events: st.events, bytes: st.bytes };
+}
+
+function machine(): string {
+  const c = cpus();
+  const gib = Math.round(totalmem() / 2 ** 30);
+  return `${c[0]?.model.trim() ?? 'unknown CPU'}, ${c.length} cores, ${gib} GiB, ${platform()} ${release()} ${arch()}, Node ${process.version}`;
+}
+
+interface Target {
+  name: string;
+  value: string;
+  pass: boolean | undefined;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const started = performance.now();
+  const want = (k: string): boolean => !args.only || args.only.has(k);
+  console.log(`datadog-ci-pipeline-exporter benchmark${args.quick ? ' (quick)' : ''}`);
+  console.log(`machine: ${machine()}`);
+  const load0 = loadavg()[0] as number;
+  console.log(`load average (1 min) at start: ${load0.toFixed(2)}${load0 > cpus().length / 2 ? ' — the machine is busy: absolute figures will be low and noisy, ratios less so' : ''}`);
+
+  const make: ExporterFactory | undefined = want('exporter') || args.scale ? loadExporter() : undefined;
+
+  const sink = await startSink();
+  const rows = new Map<string, Row>();
+  let workloadNote = '';
+
+  if (args.throughput) {
+    const pipelines = args.quick ? 60 : 300;
+    const officialPipelines = args.quick ? 3 : 10;
+    let t = performance.now();
+    const w: Workload = generate(pipelines, TYPICAL);
+    const small = w.spans.slice(0, officialPipelines * spansPerPipeline(TYPICAL));
+    const prebuilt = handMap(w.spans);
+    const genMs = performance.now() - t;
+    workloadNote =
+      `${pipelines} pipelines × ${spansPerPipeline(TYPICAL)} spans = ${w.spans.length} spans ` +
+      `(official client: first ${officialPipelines} pipelines = ${small.length}), ` +
+      `${w.spans.filter((s) => s.status.code === SpanStatusCode.ERROR).length} with status ERROR`;
+    console.log(`workload: ${workloadNote}; generated in ${fmt(genMs)} ms`);
+
+    const contenders: Array<{ key: string; c: Contender }> = [];
+    if (make && want('exporter')) contenders.push({ key: 'exporter', c: ourExporter(() => make(sink.pipelineUrl), w.spans) });
+    if (want('otlp')) contenders.push({ key: 'otlp', c: otlpExporter(sink.tracesUrl, w.spans) });
+    if (want('official')) contenders.push({ key: 'official', c: officialClient(sink.port, small) });
+    if (want('floor')) contenders.push({ key: 'floor', c: floor(`http://127.0.0.1:${sink.port}`, '/api/v2/ci/pipeline', prebuilt) });
+    for (const { key, c } of contenders) rows.set(key, { key, name: c.name, samples: [] });
+
+    // Warm-up: JIT, connection code paths, and a parsed check that the sink's counts are right.
+    t = performance.now();
+    for (const { c } of contenders) await runOnce(c, sink, true);
+    console.log(`warm-up (verified counts) in ${fmt(performance.now() - t)} ms; ${args.rounds} timed rounds:`);
+
+    for (let round = 0; round < args.rounds; round++) {
+      // Rotate the order so no contender always runs right after the same neighbour.
+      const order = contenders.map((_, i) => contenders[(i + round) % contenders.length] as (typeof contenders)[number]);
+      const parts: string[] = [];
+      for (const { key, c } of order) {
+        const s = await runOnce(c, sink, false);
+        rows.get(key)?.samples.push(s);
+        parts.push(`${key} ${fmt(s.events / (s.wallMs / 1000))}/s`);
+      }
+      console.log(`  round ${round + 1}: ${parts.join(', ')}`);
+    }
+  }
+
+  let scaleResult: ScaleResult | undefined;
+  if (args.scale && make) {
+    scaleResult = await scale(make, sink, { quick: args.quick, log: console.log });
+  }
+  sink.close();
+
+  const summaries = [...rows.values()].map((r) => summarize(r, rows.get('exporter')));
+  const by = (k: string): RowSummary | undefined => summaries.find((s) => s.key === k);
+  const ours = by('exporter');
+
+  if (summaries.length > 0) {
+    console.log(`\nThroughput (medians of ${args.rounds} rounds; ratio = this exporter's events/s ÷ the row's, paired per round)`);
+    console.log(
+      table(
+        ['contender', 'events/s', 'ratio', 'bytes/event', 'CPU µs/span', 'GC % of wall', 'peak RSS MB', 'max stall ms'],
+        summaries.map((s) => [
+          s.name,
+          fmt(s.eventsPerSec),
+          `${fmt(s.ratio, 2)}×`,
+          fmt(s.bytesPerEvent),
+          fmt(s.cpuUsPerSpan, 1),
+          fmt(s.gcShare * 100),
+          fmt(s.peakRssMb),
+          fmt(s.maxStallMs, 1),
+        ]),
+      ),
+    );
+    console.log(
+      'OTLP rows count spans (its bytes are OTLP/JSON); CPU is the whole process (exporting thread + V8 helpers); ' +
+        'stall = longest event-loop delay during a run (1 ms timer).',
+    );
+  }
+
+  if (scaleResult) {
+    console.log('\nScale (one pipeline; medians)');
+    console.log(
+      table(
+        ['steps', 'spans', 'runs', 'µs/span', 'CPU µs/span', 'pending', 'heap B/pending', 'max stall ms'],
+        scaleResult.rows.map((r) => [
+          fmt(r.steps),
+          fmt(r.spans),
+          String(r.runs),
+          fmt(r.usPerSpan, 2),
+          fmt(r.cpuUsPerSpan, 2),
+          fmt(r.pending),
+          fmt(r.heapBytesPerPending),
+          fmt(r.maxStallMs, 1),
+        ]),
+      ),
+    );
+    for (const n of scaleResult.notes) console.log(`note: ${n}`);
+  }
+
+  const targets: Target[] = [];
+  const ratioTarget = (key: string, label: string, min: number): void => {
+    const other = by(key);
+    if (!ours || !other) return;
+    const r = other.ratio;
+    targets.push({ name: `throughput ≥ ${min}× ${label}`, value: `${fmt(r, 2)}×`, pass: r >= min });
+  };
+  ratioTarget('otlp', 'OTLP/HTTP exporter', 2);
+  ratioTarget('official', 'official client', 20);
+  ratioTarget('floor', 'floor', 0.6);
+  if (scaleResult) {
+    const [small, big] = [scaleResult.rows[0], scaleResult.rows[scaleResult.rows.length - 1]];
+    if (big) {
+      targets.push({
+        name: 'pending memory ≤ 1 KB per span',
+        value: `${fmt(big.heapBytesPerPending)} B at ${fmt(big.pending)} pending`,
+        pass: big.pending > 0 ? big.heapBytesPerPending <= 1024 : undefined,
+      });
+    }
+    if (small && big && small !== big) {
+      const r = big.usPerSpan / small.usPerSpan;
+      targets.push({
+        name: `time/span at ${fmt(big.steps)} ≤ 1.5× at ${fmt(small.steps)}`,
+        value: `${fmt(r, 2)}× (${fmt(big.usPerSpan, 2)} vs ${fmt(small.usPerSpan, 2)} µs)`,
+        pass: r <= 1.5,
+      });
+    }
+    targets.push({
+      name: 'every event delivered (scale, default options)',
+      value: scaleResult.lossyRuns === 0 ? 'all' : `${scaleResult.lossyRuns} run(s) lost events`,
+      pass: scaleResult.lossyRuns === 0,
+    });
+    const stall = Math.max(...scaleResult.rows.map((r) => r.maxStallMs));
+    targets.push({ name: 'no event-loop stall > 50 ms (scale)', value: `${fmt(stall, 1)} ms`, pass: stall <= 50 });
+  }
+  if (targets.length > 0) {
+    console.log('\nTargets');
+    for (const t of targets) {
+      const verdict = t.pass === undefined ? 'N/A ' : t.pass ? 'PASS' : 'FAIL';
+      console.log(`  ${verdict}  ${t.name}: ${t.value}`);
+    }
+  }
+  if (exporterMessages.length > 0) {
+    console.log(`\nthe exporter printed ${exporterMessages.length} message(s), first: ${exporterMessages[0]}`);
+  }
+  const totalS = (performance.now() - started) / 1000;
+  const load1 = loadavg()[0] as number;
+  console.log(`\ntotal ${fmt(totalS, 1)} s; load average (1 min) at the end: ${load1.toFixed(2)}`);
+
+  const result = { date: new Date().toISOString(), machine: machine(), load: [load0, load1], args: { ...args, only: args.only && [...args.only] }, workload: workloadNote, summaries, scale: scaleResult, targets, totalS };
+  mkdirSync(new URL('../.bench-out/', import.meta.url), { recursive: true });
+  writeFileSync(new URL('../.bench-out/bench-results.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
+  if (args.md) console.log(`\n${markdown(result.date, summaries, scaleResult, targets, workloadNote)}`);
+}
+
+/** The README's Performance section, ratios first, for pasting after a run. */
+function markdown(
+  date: string,
+  summaries: RowSummary[],
+  scaleResult: ScaleResult | undefined,
+  targets: Target[],
+  workload: string,
+): string {
+  const out: string[] = [];
+  out.push(`Measured ${date.slice(0, 10)} on ${machine()} with \`npm run bench\`.`, '');
+  out.push('| target | result | |', '|---|---|---|');
+  for (const t of targets) out.push(`| ${t.name} | ${t.value} | ${t.pass === undefined ? 'n/a' : t.pass ? 'PASS' : 'FAIL'} |`);
+  out.push('', `Workload: ${workload}.`, '');
+  out.push('| contender | events/s | this exporter ÷ row | bytes/event | CPU µs/span | peak RSS MB | max stall ms |');
+  out.push('|---|---:|---:|---:|---:|---:|---:|');
+  for (const s of summaries) {
+    out.push(
+      `| ${s.name} | ${fmt(s.eventsPerSec)} | ${fmt(s.ratio, 2)}× | ${fmt(s.bytesPerEvent)} | ${fmt(s.cpuUsPerSpan, 1)} | ${fmt(s.peakRssMb)} | ${fmt(s.maxStallMs, 1)} |`,
+    );
+  }
+  if (scaleResult) {
+    out.push('', '| one pipeline of | spans | µs/span | heap bytes per pending span | max stall ms |', '|---:|---:|---:|---:|---:|');
+    for (const r of scaleResult.rows) {
+      out.push(`| ${fmt(r.steps)} steps | ${fmt(r.spans)} | ${fmt(r.usPerSpan, 2)} | ${fmt(r.heapBytesPerPending)} | ${fmt(r.maxStallMs, 1)} |`);
+    }
+  }
+  return out.join('\n');
+}
+
+if (!isSinkChild) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}
