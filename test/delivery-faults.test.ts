@@ -355,3 +355,20 @@ test('a server that trickles its answer forever: each attempt is cut at requestT
   assert.equal(diagnostics.counters.eventsSent, 0, 'a 202 head without a complete body is not a delivery');
   assert.equal(diagnostics.counters.dropped.delivery_failed, 3);
 });
+
+test('endpoint refusing connections until shutdown: the shutdown line says why (the last failure)', { timeout: 15_000 }, async () => {
+  // A port that was just free: connections to it are refused.
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const { diagnostics, lines } = recordingDiagnostics();
+  const d = createDelivery(fastConfig(`http://127.0.0.1:${port}/api/v2/ci/pipeline`, { retry: { deadlineMs: 60_000 } }), diagnostics);
+  void d.send(jobEvents('refused', 3));
+  await new Promise((r) => setTimeout(r, 200));
+  await d.shutdown(300);
+  assert.equal(diagnostics.counters.dropped.delivery_failed + diagnostics.counters.dropped.shutdown, 3);
+  const line = lines.find((l) => l.startsWith('shutdown:'));
+  assert.ok(line, lines.join('\n'));
+  assert.match(line, /last failure: .*ECONNREFUSED/);
+});

@@ -40,6 +40,8 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
   let closing = false;
   let stopped = false;
   let rejectionLines = 0;
+  /** What went wrong last, so that a shutdown that gives up can say why (DNS, refused, 503...). */
+  let lastFailure: string | undefined;
   const site = config.siteLabel;
   // Server text (error details, proxies' pages) goes into messages; a server that echoes the
   // request headers would otherwise put the API key in the CI log.
@@ -118,7 +120,8 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
     random,
     fresh,
     onRequest: () => diagnostics.counters.requests++,
-    onRetry: (items) => {
+    onRetry: (items, why) => {
+      lastFailure = why;
       diagnostics.counters.eventsRetried += items.length;
       for (const i of items) i.retried = true;
     },
@@ -285,7 +288,7 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
             const b = ledger.settle(untried, 'shutdown');
             if (a + b > 0) {
               report.say(
-                `shutdown: ${a + b} event(s) not delivered to ${site} within ${timeoutMs} ms were dropped${spool ? '' : ' (set spoolDir to keep them for the next run)'}.`,
+                `shutdown: ${a + b} event(s) not delivered to ${site} within ${timeoutMs} ms were dropped${lastFailure ? ` (last failure: ${lastFailure})` : ''}${spool ? '' : '; set spoolDir to keep them for the next run'}.`,
               );
             }
           }

@@ -67,7 +67,8 @@ export interface RetryOptions {
   now(): number;
   random(): number;
   /** Called before each repeated attempt. */
-  onRetry(): void;
+  /** A retry is about to be made; `why` is what went wrong with the last attempt. */
+  onRetry(why: string): void;
   /** Checked before each repeated attempt: false → stop so the caller can re-pack. */
   stillValid(): boolean;
 }
@@ -100,6 +101,6 @@ export async function sendWithRetry(o: RetryOptions): Promise<Final> {
     await sleep(wait, o.signal);
     if (o.signal.aborted) return { verdict: 'aborted' };
     if (!o.stillValid()) return { verdict: 'repack' };
-    o.onRetry();
+    o.onRetry(why);
   }
 }

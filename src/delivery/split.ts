@@ -16,7 +16,7 @@ export interface BatchContext {
   /** Whether an event is still young enough for Datadog to accept it. */
   fresh(item: Item): boolean;
   onRequest(): void;
-  onRetry(items: readonly Item[]): void;
+  onRetry(items: readonly Item[], why: string): void;
   delivered(items: readonly Item[]): void;
   tooOld(items: readonly Item[]): void;
   /** A single event answered 413. */
@@ -81,7 +81,7 @@ export async function deliverBatch(items: Item[], ctx: BatchContext, deadlineAt 
     signal: ctx.signal,
     now: ctx.now,
     random: ctx.random,
-    onRetry: () => ctx.onRetry(batch),
+    onRetry: (why) => ctx.onRetry(batch, why),
     stillValid: () => batch.every((i) => !i.settled && ctx.fresh(i)),
   });
 
