@@ -33,6 +33,10 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   private ready: ReadyEvent[] = [];
   private now = 0;
   private shutdownPromise: Promise<void> | undefined;
+  /** Export callbacks waiting for their events to settle. */
+  private readonly waiting = new Set<() => void>();
+  /** Set while the endpoint fails (a retry was needed); cleared by the next full delivery. */
+  private troubled = false;
 
   constructor(options: DatadogCIPipelineExporterOptions = {}) {
     this.diagnostics = new Diagnostics(options.logger ?? stderrLogger);
@@ -53,7 +57,7 @@ export class DatadogCIPipelineExporter implements SpanExporter {
         evict: (span, level, reason) => this.evicted(span, level, reason),
       },
     );
-    this.delivery = createDelivery(this.options.delivery, this.diagnostics);
+    this.delivery = createDelivery(this.options.delivery, this.diagnostics, { onRetry: () => this.endpointInTrouble() });
   }
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
@@ -82,20 +86,36 @@ export class DatadogCIPipelineExporter implements SpanExporter {
       return;
     }
     // The callback waits for delivery so that provider.forceFlush() means "delivered", but it
-    // reports SUCCESS whatever the outcome, and within EXPORT_CALLBACK_MS: a FAILED result or a
-    // callback slower than the BatchSpanProcessor's export timeout makes the SDK skip this
-    // exporter's shutdown(), which would lose the held spans and the spool. Delivery outcomes
-    // are reported by the counters and on stderr instead.
-    const settled = delivery.send(events);
-    let timer: NodeJS.Timeout | undefined;
-    const capped = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, Math.min(this.options!.flushTimeoutMs, EXPORT_CALLBACK_MS));
-      timer.unref();
+    // reports SUCCESS whatever the outcome: a FAILED result (or a callback slower than the
+    // BatchSpanProcessor's export timeout) makes the SDK skip this exporter's shutdown(), which
+    // would lose the held spans and the spool. Delivery outcomes are reported by the counters
+    // and on stderr instead. While the endpoint is in trouble the callback does not wait at all:
+    // retries go on in the background, and provider.shutdown() is not held up before
+    // exporter.shutdown() even starts its own deadline.
+    const settled = delivery.send(events).then((ok) => {
+      if (ok) this.troubled = false;
     });
-    void Promise.race([settled, capped]).then(() => {
-      clearTimeout(timer);
+    if (this.troubled) {
       resultCallback({ code: ExportResultCode.SUCCESS });
-    });
+      return;
+    }
+    let done = false;
+    const release = (): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      this.waiting.delete(release);
+      resultCallback({ code: ExportResultCode.SUCCESS });
+    };
+    const timer = setTimeout(release, Math.min(this.options!.flushTimeoutMs, EXPORT_CALLBACK_MS));
+    timer.unref();
+    this.waiting.add(release);
+    void settled.then(release);
+  }
+
+  private endpointInTrouble(): void {
+    this.troubled = true;
+    for (const release of [...this.waiting]) release();
   }
 
   /** Resolves when every event that can be emitted so far has been delivered or has definitively failed (bounded by flushTimeoutMs). */

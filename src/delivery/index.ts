@@ -20,6 +20,8 @@ export interface DeliveryHooks {
   now?: () => number;
   /** Jitter source (tests). */
   random?: () => number;
+  /** Called when an attempt failed and a retry is scheduled: the endpoint is in trouble. */
+  onRetry?: () => void;
 }
 
 export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics, hooks: DeliveryHooks = {}): Delivery {
@@ -122,6 +124,7 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
     onRequest: () => diagnostics.counters.requests++,
     onRetry: (items, why) => {
       lastFailure = why;
+      hooks.onRetry?.();
       diagnostics.counters.eventsRetried += items.length;
       for (const i of items) i.retried = true;
     },
