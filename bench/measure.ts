@@ -20,6 +20,8 @@ export interface Sample {
   /** User + system CPU of the whole process (the exporting thread plus V8's helper threads). */
   cpuMs: number;
   peakRssMb: number;
+  /** Peak RSS minus RSS at the start: what the run itself added (the workload is already in). */
+  rssGrowthMb: number;
   /** Longest delay of a 1 ms timer during the run, i.e. the longest synchronous stretch. */
   maxStallMs: number;
   /** Time in GC pauses on this thread during the run (part of wallMs). */
@@ -28,7 +30,8 @@ export interface Sample {
 
 export async function measure(run: () => Promise<void>): Promise<Sample> {
   fullGc();
-  let peakRss = process.memoryUsage.rss();
+  const rss0 = process.memoryUsage.rss();
+  let peakRss = rss0;
   const sampler = setInterval(() => {
     const r = process.memoryUsage.rss();
     if (r > peakRss) peakRss = r;
@@ -64,6 +67,7 @@ export async function measure(run: () => Promise<void>): Promise<Sample> {
     wallMs,
     cpuMs: (cpu.user + cpu.system) / 1000,
     peakRssMb: peakRss / 2 ** 20,
+    rssGrowthMb: (peakRss - rss0) / 2 ** 20,
     // The histogram records how late the 1 ms timer fired; a run shorter than one tick records 0.
     maxStallMs: eld.count > 0 ? eld.max / 1e6 : 0,
     gcMs,

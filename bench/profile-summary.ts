@@ -30,7 +30,7 @@ interface Profile {
 function short(url: string): string {
   const i = url.indexOf('/node_modules/');
   if (i >= 0) return url.slice(i + 1);
-  const m = url.match(/\/(src|bench|testkit)\/.*/);
+  const m = url.match(/\/(\.bench-out|src|bench|testkit)\/.*/);
   return m ? m[0].slice(1) : url.replace(/^file:\/\//, '') || '(native)';
 }
 

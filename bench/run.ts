@@ -31,7 +31,7 @@ function parseArgs(argv: string[]): Args {
   const only = value('--only');
   return {
     quick,
-    rounds: Number(value('--rounds') ?? (quick ? 2 : 5)),
+    rounds: Number(value('--rounds') ?? (quick ? 2 : 7)),
     only: only ? new Set(only.split(',')) : undefined,
     throughput: !argv.includes('--scale-only'),
     scale: !argv.includes('--no-scale'),
@@ -43,7 +43,6 @@ interface Row {
   key: string;
   name: string;
   samples: Array<Sample & { events: number; bytes: number }>;
-  note?: string;
 }
 
 interface RowSummary {
@@ -55,10 +54,10 @@ interface RowSummary {
   bytesPerEvent: number;
   cpuUsPerSpan: number;
   peakRssMb: number;
+  rssGrowthMb: number;
   maxStallMs: number;
   gcShare: number;
   runs: number;
-  note?: string;
 }
 
 const rate = (x: { events: number; wallMs: number }): number => x.events / (x.wallMs / 1000);
@@ -86,10 +85,10 @@ function summarize(r: Row, ours: Row | undefined): RowSummary {
     bytesPerEvent: median(s.map((x) => x.bytes / x.events)),
     cpuUsPerSpan: median(s.map((x) => (x.cpuMs * 1000) / x.events)),
     peakRssMb: Math.max(...s.map((x) => x.peakRssMb)),
+    rssGrowthMb: median(s.map((x) => x.rssGrowthMb)),
     maxStallMs: median(s.map((x) => x.maxStallMs)),
     gcShare: median(s.map((x) => x.gcMs / x.wallMs)),
     runs: s.length,
-    ...(r.note ? { note: r.note } : {}),
   };
 }
 
@@ -116,6 +115,14 @@ async function runOnce(c: Contender, sink: Sink, verify: boolean): Promise<Sampl
   return { ...sample, events: st.events, bytes: st.bytes };
 }
 
+/** Floor events/s ÷ OTLP spans/s, paired per round. */
+function floorOverOtlp(rows: Map<string, Row>): number {
+  const f = rows.get('floor');
+  const o = rows.get('otlp');
+  if (!f || !o) return NaN;
+  return pairedRatio(f, o);
+}
+
 function machine(): string {
   const c = cpus();
   const gib = Math.round(totalmem() / 2 ** 30);
@@ -137,7 +144,7 @@ async function main(): Promise<void> {
   const load0 = loadavg()[0] as number;
   console.log(`load average (1 min) at start: ${load0.toFixed(2)}${load0 > cpus().length / 2 ? ' — the machine is busy: absolute figures will be low and noisy, ratios less so' : ''}`);
 
-  const make: ExporterFactory | undefined = want('exporter') || args.scale ? loadExporter() : undefined;
+  const make: ExporterFactory = loadExporter();
 
   const sink = await startSink();
   const rows = new Map<string, Row>();
@@ -158,7 +165,7 @@ async function main(): Promise<void> {
     console.log(`workload: ${workloadNote}; generated in ${fmt(genMs)} ms`);
 
     const contenders: Array<{ key: string; c: Contender }> = [];
-    if (make && want('exporter')) contenders.push({ key: 'exporter', c: ourExporter(() => make(sink.pipelineUrl), w.spans) });
+    if (want('exporter')) contenders.push({ key: 'exporter', c: ourExporter(() => make(sink.pipelineUrl), w.spans) });
     if (want('otlp')) contenders.push({ key: 'otlp', c: otlpExporter(sink.tracesUrl, w.spans) });
     if (want('official')) contenders.push({ key: 'official', c: officialClient(sink.port, small) });
     if (want('floor')) contenders.push({ key: 'floor', c: floor(`http://127.0.0.1:${sink.port}`, '/api/v2/ci/pipeline', prebuilt) });
@@ -183,7 +190,7 @@ async function main(): Promise<void> {
   }
 
   let scaleResult: ScaleResult | undefined;
-  if (args.scale && make) {
+  if (args.scale) {
     scaleResult = await scale(make, sink, { quick: args.quick, log: console.log });
   }
   sink.close();
@@ -196,7 +203,7 @@ async function main(): Promise<void> {
     console.log(`\nThroughput (medians of ${args.rounds} rounds; ratio = this exporter's events/s ÷ the row's, paired per round)`);
     console.log(
       table(
-        ['contender', 'events/s', 'ratio', 'bytes/event', 'CPU µs/span', 'GC % of wall', 'peak RSS MB', 'max stall ms'],
+        ['contender', 'events/s', 'ratio', 'bytes/event', 'CPU µs/span', 'GC % of wall', 'peak RSS MB', 'RSS +MB', 'max stall ms'],
         summaries.map((s) => [
           s.name,
           fmt(s.eventsPerSec),
@@ -205,13 +212,14 @@ async function main(): Promise<void> {
           fmt(s.cpuUsPerSpan, 1),
           fmt(s.gcShare * 100),
           fmt(s.peakRssMb),
+          fmt(s.rssGrowthMb),
           fmt(s.maxStallMs, 1),
         ]),
       ),
     );
     console.log(
-      'OTLP rows count spans (its bytes are OTLP/JSON); CPU is the whole process (exporting thread + V8 helpers); ' +
-        'stall = longest event-loop delay during a run (1 ms timer).',
+      'OTLP rows count spans (its bytes are OTLP/JSON). CPU: whole process (exporting thread + V8 helper threads). ' +
+        'Peak RSS includes the workload held in memory; RSS +MB is what a run added. Stall: longest event-loop delay in a run.',
     );
   }
 
@@ -277,6 +285,14 @@ async function main(): Promise<void> {
       console.log(`  ${verdict}  ${t.name}: ${t.value}`);
     }
   }
+  const ceiling = floorOverOtlp(rows);
+  if (Number.isFinite(ceiling)) {
+    // The floor sends prebuilt events: no exporter that still has to build them can beat it.
+    console.log(
+      `  context: the floor is ${fmt(ceiling, 2)}× the OTLP exporter in this run, so "2× OTLP" asks for ` +
+        `${fmt(2 / ceiling, 2)}× the floor.`,
+    );
+  }
   if (exporterMessages.length > 0) {
     console.log(`\nthe exporter printed ${exporterMessages.length} message(s), first: ${exporterMessages[0]}`);
   }
@@ -284,10 +300,10 @@ async function main(): Promise<void> {
   const load1 = loadavg()[0] as number;
   console.log(`\ntotal ${fmt(totalS, 1)} s; load average (1 min) at the end: ${load1.toFixed(2)}`);
 
-  const result = { date: new Date().toISOString(), machine: machine(), load: [load0, load1], args: { ...args, only: args.only && [...args.only] }, workload: workloadNote, summaries, scale: scaleResult, targets, totalS };
+  const result = { date: new Date().toISOString(), machine: machine(), load: [load0, load1], floorOverOtlp: ceiling, args: { ...args, only: args.only && [...args.only] }, workload: workloadNote, summaries, scale: scaleResult, targets, totalS };
   mkdirSync(new URL('../.bench-out/', import.meta.url), { recursive: true });
   writeFileSync(new URL('../.bench-out/bench-results.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
-  if (args.md) console.log(`\n${markdown(result.date, summaries, scaleResult, targets, workloadNote)}`);
+  if (args.md) console.log(`\n${markdown(result.date, summaries, scaleResult, targets, workloadNote, ceiling)}`);
 }
 
 /** The README's Performance section, ratios first, for pasting after a run. */
@@ -297,17 +313,21 @@ function markdown(
   scaleResult: ScaleResult | undefined,
   targets: Target[],
   workload: string,
+  ceiling: number,
 ): string {
   const out: string[] = [];
   out.push(`Measured ${date.slice(0, 10)} on ${machine()} with \`npm run bench\`.`, '');
   out.push('| target | result | |', '|---|---|---|');
   for (const t of targets) out.push(`| ${t.name} | ${t.value} | ${t.pass === undefined ? 'n/a' : t.pass ? 'PASS' : 'FAIL'} |`);
+  if (Number.isFinite(ceiling)) {
+    out.push('', `The floor ran at ${fmt(ceiling, 2)}× the OTLP exporter, so "2× OTLP" means ${fmt(2 / ceiling, 2)}× the floor.`);
+  }
   out.push('', `Workload: ${workload}.`, '');
-  out.push('| contender | events/s | this exporter ÷ row | bytes/event | CPU µs/span | peak RSS MB | max stall ms |');
-  out.push('|---|---:|---:|---:|---:|---:|---:|');
+  out.push('| contender | events/s | this exporter ÷ row | bytes/event | CPU µs/span | GC % of wall | peak RSS MB | RSS +MB | max stall ms |');
+  out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const s of summaries) {
     out.push(
-      `| ${s.name} | ${fmt(s.eventsPerSec)} | ${fmt(s.ratio, 2)}× | ${fmt(s.bytesPerEvent)} | ${fmt(s.cpuUsPerSpan, 1)} | ${fmt(s.peakRssMb)} | ${fmt(s.maxStallMs, 1)} |`,
+      `| ${s.name} | ${fmt(s.eventsPerSec)} | ${fmt(s.ratio, 2)}× | ${fmt(s.bytesPerEvent)} | ${fmt(s.cpuUsPerSpan, 1)} | ${fmt(s.gcShare * 100)} | ${fmt(s.peakRssMb)} | ${fmt(s.rssGrowthMb)} | ${fmt(s.maxStallMs, 1)} |`,
     );
   }
   if (scaleResult) {

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync, readdirSync, readFileSync, renameSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDelivery } from '../src/delivery/index.js';
-import { Spool, SPOOL_FORMAT, SPOOL_VERSION } from '../src/delivery/spool.js';
+import { isAlive, Spool, SPOOL_FORMAT, SPOOL_VERSION } from '../src/delivery/spool.js';
 import type { ReadyEvent } from '../src/delivery/types.js';
 import { startIntake } from '../testkit/intake.js';
 import { acceptedNames, fastConfig, jobEvents, namesOf, recordingDiagnostics } from '../testkit/fault-helpers.js';
@@ -207,11 +207,3 @@ test('a spool directory that cannot be written: events counted as dropped, shutd
   assert.ok(!existsSync(join(base, 'corrupt')));
 });
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

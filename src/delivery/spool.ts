@@ -38,7 +38,7 @@ function rand(): string {
   return randomBytes(6).toString('hex');
 }
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
