@@ -162,6 +162,7 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   private levelOf(span: ReadableSpan): Level | undefined {
     const raw = span.attributes[LEVEL_ATTRIBUTE];
     if (raw === undefined) return undefined;
+    if (raw === 'step' || raw === 'job' || raw === 'stage' || raw === 'pipeline') return raw;
     const value = String(raw).trim().toLowerCase();
     if ((LEVELS as readonly string[]).includes(value)) return value as Level;
     this.diagnostics.counters.dropped.unknown_level++;

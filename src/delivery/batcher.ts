@@ -16,8 +16,18 @@ export function fitsAlone(ev: ReadyEvent, maxBatchBytes: number): boolean {
   return bodySize(1, ev.bytes) <= maxBatchBytes;
 }
 
-export function encodeBody(events: readonly ReadyEvent[]): string {
-  return HEAD + events.map((e) => e.json).join(',') + TAIL;
+/** The body as bytes, written in place: no joined string and no second copy to encode it. */
+export function encodeBody(events: readonly ReadyEvent[]): Buffer {
+  let size = BODY_OVERHEAD + Math.max(0, events.length - 1);
+  for (const e of events) size += e.bytes;
+  const buf = Buffer.allocUnsafe(size);
+  let at = buf.write(HEAD, 0, 'latin1');
+  for (let i = 0; i < events.length; i++) {
+    if (i > 0) buf[at++] = 44; // ,
+    at += buf.write((events[i] as ReadyEvent).json, at, 'utf8');
+  }
+  buf.write(TAIL, at, 'latin1');
+  return buf;
 }
 
 /**

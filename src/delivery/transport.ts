@@ -30,7 +30,7 @@ export interface Transport {
   /** Never rejects. */
   post(body: string | Buffer, timeoutMs: number, signal: AbortSignal): Promise<PostResult>;
   /** Prepares a body once so that retries send the same bytes (gzip runs once). */
-  prepare(json: string): Promise<Buffer | string>;
+  prepare(json: string | Buffer): Promise<Buffer | string>;
   close(): Promise<void>;
 }
 
@@ -83,7 +83,7 @@ export function createTransport(o: TransportOptions): Transport {
       return context.with(suppressTracing(context.active()), () => send(body, timeoutMs, signal));
     },
     async prepare(json) {
-      return o.gzip ? gzip(Buffer.from(json, 'utf8')) : json;
+      return o.gzip ? gzip(typeof json === 'string' ? Buffer.from(json, 'utf8') : json) : json;
     },
     async close() {
       await agent.destroy().catch(() => undefined);

@@ -33,7 +33,10 @@ export interface HierarchyLimits {
 }
 
 interface Node {
-  key: string;
+  spanId: string;
+  traceId: string;
+  /** The map of this node's trace that holds it. */
+  trace: Map<string, Node>;
   /** Set while held or being resolved. */
   span?: SpanData;
   /** True while in the held set (waiting for its parent). */
@@ -46,8 +49,8 @@ interface Node {
   waiting?: Node[];
   /** How many of `waiting` are still held: lets eviction tidy up in O(1). */
   live?: number;
-  /** Key of the node this one waits on (held nodes only). */
-  parentKey?: string;
+  /** The node this one waits on (held nodes only). */
+  parentNode?: Node;
   /** Epoch ms of the span's end, for the age limit. */
   endMs?: number;
 }
@@ -102,12 +105,13 @@ class Fifo<T> {
 const isHeld = (n: Node): boolean => n.held === true;
 
 export class PendingStore {
-  private readonly nodes = new Map<string, Node>();
+  /** trace ID → span ID → node: the SDK's ID strings are reused, so their hashes are cached. */
+  private readonly traces = new Map<string, Map<string, Node>>();
   /** Held nodes in arrival order (resolved and evicted ones are skipped lazily). */
   private readonly heldOrder = new Fifo<Node>();
   private heldCount = 0;
   /** Keys of resolved nodes in resolution order, so the oldest is forgotten first. */
-  private readonly resolvedOrder = new Fifo<string>();
+  private readonly resolvedOrder = new Fifo<Node>();
   private resolvedCount = 0;
 
   constructor(
@@ -122,12 +126,16 @@ export class PendingStore {
 
   add(span: SpanData, level: Level | undefined): void {
     const { traceId, spanId } = span.spanContext();
-    const key = traceId + spanId;
-    let node = this.nodes.get(key);
+    let trace = this.traces.get(traceId);
+    if (!trace) {
+      trace = new Map();
+      this.traces.set(traceId, trace);
+    }
+    let node = trace.get(spanId);
     if (node && (node.span || node.lineage)) return; // the same span exported twice
     if (!node) {
-      node = { key };
-      this.nodes.set(key, node);
+      node = { spanId, traceId, trace };
+      trace.set(spanId, node);
     }
     if (level) node.level = level;
 
@@ -139,20 +147,19 @@ export class PendingStore {
       this.resolveFrom(node, EMPTY_LINEAGE);
       return;
     }
-    const parentKey = traceId + parent.spanId;
-    let parentNode = this.nodes.get(parentKey);
+    let parentNode = trace.get(parent.spanId);
     if (parentNode?.lineage) {
       node.span = span;
       this.resolveFrom(node, parentNode.lineage);
       return;
     }
     if (!parentNode) {
-      parentNode = { key: parentKey };
-      this.nodes.set(parentKey, parentNode);
+      parentNode = { spanId: parent.spanId, traceId, trace };
+      trace.set(parent.spanId, parentNode);
     }
     node.span = span;
     node.held = true;
-    node.parentKey = parentKey;
+    node.parentNode = parentNode;
     node.endMs = hrTimeToMs(span.endTime);
     (parentNode.waiting ??= []).push(node);
     parentNode.live = (parentNode.live ?? 0) + 1;
@@ -180,7 +187,7 @@ export class PendingStore {
   resolveOrphans(): void {
     for (const node of this.heldOrder.toArray()) {
       if (!node.held) continue; // resolved meanwhile as part of another chain
-      const parent = node.parentKey === undefined ? undefined : this.nodes.get(node.parentKey);
+      const parent = node.parentNode;
       if (parent && (parent.span || parent.lineage)) continue; // its parent is here: resolved via it
       this.resolveFrom(node, EMPTY_LINEAGE);
     }
@@ -197,11 +204,11 @@ export class PendingStore {
         this.heldCount--;
       }
       node.span = undefined;
-      node.parentKey = undefined;
+      node.parentNode = undefined;
       let lineage = fromParent;
       if (node.level) lineage = this.callbacks.resolve(span, node.level, fromParent);
       node.lineage = lineage;
-      this.remember(node.key);
+      this.remember(node);
       const waiting = node.waiting;
       if (waiting) {
         node.waiting = undefined;
@@ -211,15 +218,21 @@ export class PendingStore {
     }
   }
 
-  private remember(key: string): void {
-    this.resolvedOrder.push(key);
+  private remember(node: Node): void {
+    this.resolvedOrder.push(node);
     if (++this.resolvedCount <= this.limits.maxRememberedSpans) return;
-    const oldest = this.resolvedOrder.shift()!;
+    const old = this.resolvedOrder.shift()!;
     this.resolvedCount--;
-    const old = this.nodes.get(oldest);
     // Children of a resolved node resolve on arrival, so none can be waiting on it: forgetting
     // it loses nothing held, only the lineage of a child that would end after it is forgotten.
-    if (old?.lineage && !old.live) this.nodes.delete(oldest);
+    if (old.lineage && !old.live) this.forget(old);
+  }
+
+  private forget(node: Node): void {
+    const t = node.trace;
+    if (t.get(node.spanId) !== node) return;
+    t.delete(node.spanId);
+    if (t.size === 0 && this.traces.get(node.traceId) === t) this.traces.delete(node.traceId);
   }
 
   private evictHeld(node: Node, reason: EvictReason): void {
@@ -230,14 +243,12 @@ export class PendingStore {
     if (node.level) this.callbacks.evict(span, node.level, reason);
     // Its waiting children can no longer resolve through it: they are older, so they were (or
     // will be) evicted first. Forget the node unless something still waits on it.
-    const parentKey = node.parentKey;
-    node.parentKey = undefined;
-    if (!node.live) this.nodes.delete(node.key);
-    if (parentKey === undefined) return;
-    const parent = this.nodes.get(parentKey);
+    const parent = node.parentNode;
+    node.parentNode = undefined;
+    if (!node.live) this.forget(node);
     if (!parent) return;
     parent.live = (parent.live ?? 1) - 1;
     // A placeholder kept alive only by evicted children goes too.
-    if (parent.live === 0 && !parent.span && !parent.lineage) this.nodes.delete(parentKey);
+    if (parent.live === 0 && !parent.span && !parent.lineage) this.forget(parent);
   }
 }

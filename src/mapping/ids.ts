@@ -13,6 +13,14 @@ export function traceIdToUuid(traceId: string): string {
   return `${traceId.slice(0, 8)}-${traceId.slice(8, 12)}-${traceId.slice(12, 16)}-${traceId.slice(16, 20)}-${traceId.slice(20, 32)}`;
 }
 
+// Spans of one trace come together: its UUID prefix is built once, not per span.
+let prefixTrace = '';
+let prefix = '';
+
 export function spanIdToUuid(traceId: string, spanId: string): string {
-  return `${traceId.slice(0, 8)}-${traceId.slice(8, 12)}-${traceId.slice(12, 16)}-${spanId.slice(0, 4)}-${spanId.slice(4, 16)}`;
+  if (traceId !== prefixTrace) {
+    prefixTrace = traceId;
+    prefix = `${traceId.slice(0, 8)}-${traceId.slice(8, 12)}-${traceId.slice(12, 16)}-`;
+  }
+  return `${prefix}${spanId.slice(0, 4)}-${spanId.slice(4, 16)}`;
 }

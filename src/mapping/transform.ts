@@ -156,6 +156,17 @@ export function mapSpan(
   if ((env ?? defaults.env) !== undefined) envelope.env = env ?? defaults.env;
   if ((service ?? defaults.service) !== undefined) envelope.service = service ?? defaults.service;
 
+  // A step passes down what it inherited unless it overrides something: no copy per step.
+  if (
+    level === 'step' &&
+    (git === inherited.git || git === undefined) &&
+    env === inherited.env &&
+    provider === inherited.provider_name &&
+    service === inherited.service &&
+    (inherited.pipeline || typeof r.pipeline_unique_id !== 'string')
+  ) {
+    return { resource: r as Resource, envelope, lineage: inherited, timeMs: endMs, startMs };
+  }
   const lineage: Lineage = { ...inherited };
   if (git) lineage.git = git;
   if (env !== undefined) lineage.env = env;
@@ -209,6 +220,15 @@ function applyValues(r: Record<string, unknown>, attrs: CiAttributes, bit: numbe
 
 /** Layers low → high; a layer that names a tag or a branch replaces both of the lower ones'. */
 export function mergeGit(...layers: Array<GitInfo | undefined>): GitInfo | undefined {
+  // Usually only the pipeline's git is there: share it rather than copy it for every event.
+  let only: GitInfo | undefined;
+  let count = 0;
+  for (const layer of layers) {
+    if (!layer) continue;
+    only = layer;
+    count++;
+  }
+  if (count <= 1) return only;
   let out: GitInfo | undefined;
   for (const layer of layers) {
     if (!layer) continue;

@@ -22,6 +22,19 @@ const SHA = /^[a-fA-F0-9]{40}$/;
 const KEY_VALUE = /^[^:]+:.+$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
 
+const LIST_FIELDS = ['tags', 'metrics'] as const;
+const LINK_FIELDS = ['parent_pipeline', 'previous_attempt'] as const;
+const isTag = (s: string): boolean => KEY_VALUE.test(s);
+const isMetric = (s: string): boolean => KEY_VALUE.test(s) && Number.isFinite(Number(s.slice(s.indexOf(':') + 1)));
+/** Git objects already checked, and whether they are sent. */
+const checkedGit = new WeakMap<object, boolean>();
+
+function yearAfter(ms: number): number {
+  const d = new Date(ms);
+  d.setUTCFullYear(d.getUTCFullYear() + 1);
+  return d.getTime();
+}
+
 const STATUSES = {
   pipeline: ['success', 'error', 'canceled', 'skipped', 'blocked', 'running'],
   stage: ['success', 'error', 'canceled', 'skipped'],
@@ -63,7 +76,7 @@ export function validateEvent(
 ): Verdict {
   const { timeMs, startMs } = times;
   const fixes: Finding[] = [];
-  const fix = (kind: string, message: string) => fixes.push({ kind, message: `${what}: ${message}` });
+  const fix = (kind: string, message: string): void => void fixes.push({ kind, message: `${what}: ${message}` });
   const level = r.level;
 
   // Status: synonyms, then the level's enum; anything else falls back to success/error.
@@ -122,9 +135,8 @@ export function validateEvent(
     };
   }
   if (r.end !== undefined) {
-    const yearLater = new Date(startMs);
-    yearLater.setUTCFullYear(yearLater.getUTCFullYear() + 1);
-    if (timeMs > yearLater.getTime()) {
+    // 365 days is never more than a calendar year: only longer runs need the exact check.
+    if (timeMs - startMs > 365 * 86_400_000 && timeMs > yearAfter(startMs)) {
       return {
         ok: false,
         reason: 'invalid',
@@ -156,9 +168,9 @@ export function validateEvent(
   }
 
   // Tags and metrics: key:value, numeric metric values.
-  for (const field of ['tags', 'metrics'] as const) {
+  for (const field of LIST_FIELDS) {
     const list = r[field] as string[] | undefined;
-    if (!list) continue;
+    if (!list || list.every(field === 'tags' ? isTag : isMetric)) continue;
     const kept = list.filter((s) => KEY_VALUE.test(s) && (field === 'tags' || Number.isFinite(Number(s.slice(s.indexOf(':') + 1)))));
     if (kept.length !== list.length) {
       const bad = list.filter((s) => !kept.includes(s));
@@ -172,7 +184,9 @@ export function validateEvent(
 
   // Git: required fields, sha shape, tag xor branch, RFC3339 times.
   const git = r.git as Record<string, string> | undefined;
-  if (git) {
+  // Descendants share their pipeline's git object: check it once.
+  if (git && checkedGit.get(git) === false) delete r.git;
+  else if (git && !checkedGit.has(git)) {
     const missing = (['repository_url', 'sha', 'author_email'] as const).filter((k) => !git[k]);
     if (missing.length > 0) {
       delete r.git;
@@ -197,10 +211,11 @@ export function validateEvent(
         }
       }
     }
+    checkedGit.set(git, r.git !== undefined);
   }
 
   // Links that need an id.
-  for (const link of ['parent_pipeline', 'previous_attempt'] as const) {
+  if (level === 'pipeline') for (const link of LINK_FIELDS) {
     const v = r[link] as Record<string, unknown> | undefined;
     if (v && typeof v.id !== 'string') {
       delete r[link];
