@@ -22,6 +22,10 @@ interface ResourceInfo {
 const EVENT_TYPE = 'cipipeline_resource_request';
 /** Below the BatchSpanProcessor's default export timeout (30 s). */
 const EXPORT_CALLBACK_MS = 20_000;
+/** Spans resolved (mapped, validated, serialized) between two turns of the event loop: ~10 ms. */
+const RESOLVE_SLICE = 500;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class DatadogCIPipelineExporter implements SpanExporter {
   private readonly diagnostics: Diagnostics;
@@ -37,6 +41,10 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   private readonly waiting = new Set<() => void>();
   /** Set while the endpoint fails (a retry was needed); cleared by the next full delivery. */
   private troubled = false;
+  private pumpRunning = false;
+  private pumpDone: Promise<void> = Promise.resolve();
+  /** Above this many unsettled events, resolving waits for delivery (see runPump). */
+  private highWater = 0;
 
   constructor(options: DatadogCIPipelineExporterOptions = {}) {
     this.diagnostics = new Diagnostics(options.logger ?? stderrLogger);
@@ -56,7 +64,9 @@ export class DatadogCIPipelineExporter implements SpanExporter {
         resolve: (span, level, inherited) => this.emit(span, level, inherited),
         evict: (span, level, reason) => this.evicted(span, level, reason),
       },
+      true,
     );
+    this.highWater = Math.max(1, Math.floor(this.options.delivery.maxQueuedEvents / 2));
     this.delivery = createDelivery(this.options.delivery, this.diagnostics, { onRetry: () => this.endpointInTrouble() });
   }
 
@@ -80,11 +90,7 @@ export class DatadogCIPipelineExporter implements SpanExporter {
       // A bug of ours must not take the build down: report it and go on with what was made.
       this.diagnostics.once('internal', `internal error while exporting spans (please report it): ${errorText(err)}`);
     }
-    const events = this.takeReady();
-    if (events.length === 0) {
-      resultCallback({ code: ExportResultCode.SUCCESS });
-      return;
-    }
+    const pumped = this.pump();
     // The callback waits for delivery so that provider.forceFlush() means "delivered", but it
     // reports SUCCESS whatever the outcome: a FAILED result (or a callback slower than the
     // BatchSpanProcessor's export timeout) makes the SDK skip this exporter's shutdown(), which
@@ -92,25 +98,87 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     // and on stderr instead. While the endpoint is in trouble the callback does not wait at all:
     // retries go on in the background, and provider.shutdown() is not held up before
     // exporter.shutdown() even starts its own deadline.
-    const settled = delivery.send(events).then((ok) => {
-      if (ok) this.troubled = false;
-    });
     if (this.troubled) {
       resultCallback({ code: ExportResultCode.SUCCESS });
       return;
     }
+    const timer = setTimeout(() => release(), Math.min(this.options!.flushTimeoutMs, EXPORT_CALLBACK_MS));
+    timer.unref();
+    const release = this.untilSettledOrTrouble(pumped, () => {
+      clearTimeout(timer);
+      resultCallback({ code: ExportResultCode.SUCCESS });
+    });
+  }
+
+  /**
+   * Calls `then` once, when `p` settles or the endpoint gets into trouble, whichever is first.
+   * Returns a function that calls it now (for timeouts).
+   */
+  private untilSettledOrTrouble(p: Promise<unknown>, then: () => void): () => void {
     let done = false;
     const release = (): void => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
       this.waiting.delete(release);
-      resultCallback({ code: ExportResultCode.SUCCESS });
+      then();
     };
-    const timer = setTimeout(release, Math.min(this.options!.flushTimeoutMs, EXPORT_CALLBACK_MS));
-    timer.unref();
     this.waiting.add(release);
-    void settled.then(release);
+    void p.then(release, release);
+    return release;
+  }
+
+  private pump(): Promise<void> {
+    if (this.pumpRunning) return this.pumpDone;
+    this.pumpRunning = true;
+    this.pumpDone = this.runPump();
+    return this.pumpDone;
+  }
+
+  /**
+   * Resolves held work in slices, giving the event loop back in between (a pipeline's arrival
+   * can release 100,000 descendants), and hands each slice's events to delivery. Resolves when
+   * the events of every slice of this run have settled.
+   */
+  private async runPump(): Promise<void> {
+    const sends: Array<Promise<boolean>> = [];
+    let awaited = 0;
+    try {
+      while (this.drainSlice(sends)) {
+        await nextTurn();
+        // Backpressure: while the endpoint keeps up, wait for it rather than outrun it into
+        // queue_overflow. In an outage the bounded queue's drop-oldest rule applies instead.
+        while (!this.troubled && this.diagnostics.counters.queued > this.highWater && awaited < sends.length) {
+          const oldest = sends[awaited++]!;
+          await new Promise<void>((resolve) => this.untilSettledOrTrouble(oldest, resolve));
+        }
+      }
+    } finally {
+      // Cleared before the first await below, so that work added from now on starts a new run.
+      this.pumpRunning = false;
+    }
+    await Promise.all(sends);
+  }
+
+  /** Resolves one slice of held work and sends its events; returns whether work remains. */
+  private drainSlice(sends?: Array<Promise<boolean>>): boolean {
+    const store = this.store!;
+    this.now = Date.now();
+    let more: boolean;
+    try {
+      more = store.drain(RESOLVE_SLICE);
+    } catch (err) {
+      this.diagnostics.once('internal', `internal error while resolving spans (please report it): ${errorText(err)}`);
+      more = store.hasWork;
+    }
+    const events = this.takeReady();
+    if (events.length > 0) {
+      const sent = this.delivery!.send(events).then((ok) => {
+        if (ok) this.troubled = false;
+        return ok;
+      });
+      sends?.push(sent);
+    }
+    return more;
   }
 
   private endpointInTrouble(): void {
@@ -146,8 +214,7 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     } catch (err) {
       this.diagnostics.once('internal', `internal error at shutdown (please report it): ${errorText(err)}`);
     }
-    const events = this.takeReady();
-    if (events.length > 0) void delivery.send(events);
+    while (this.drainSlice()) await nextTurn();
     await delivery.shutdown(options.shutdownTimeoutMs);
     const summary = this.diagnostics.summary();
     if (summary) this.diagnostics.say(summary);

@@ -114,9 +114,17 @@ export class PendingStore {
   private readonly resolvedOrder = new Fifo<Node>();
   private resolvedCount = 0;
 
+  /** Nodes whose lineage is known and that drain() has yet to resolve: an explicit stack, no recursion. */
+  private readonly work: Array<[Node, Lineage]> = [];
+
+  /**
+   * @param deferred when true, add() and resolveOrphans() only queue the resolution and the
+   *   caller runs drain(); when false (the default) they resolve before returning.
+   */
   constructor(
     private readonly limits: HierarchyLimits,
     private readonly callbacks: HierarchyCallbacks,
+    private readonly deferred = false,
   ) {}
 
   /** Spans held, waiting for their ancestors. */
@@ -193,12 +201,24 @@ export class PendingStore {
     }
   }
 
-  private resolveFrom(start: Node, inherited: Lineage): void {
-    const stack: Array<[Node, Lineage]> = [[start, inherited]];
-    while (stack.length > 0) {
-      const [node, fromParent] = stack.pop()!;
+  /** Spans whose ancestors are known, waiting for drain() to resolve them (and their subtrees). */
+  get hasWork(): boolean {
+    return this.work.length > 0;
+  }
+
+  /**
+   * Resolves up to `budget` spans of pending work, depth first; returns whether work remains.
+   * A pipeline's arrival can release 100,000 waiting descendants: a deferred store lets the
+   * caller resolve them in slices and give the event loop back in between.
+   */
+  drain(budget = Infinity): boolean {
+    const work = this.work;
+    let done = 0;
+    while (work.length > 0 && done < budget) {
+      const [node, fromParent] = work.pop()!;
       const span = node.span;
       if (!span) continue; // evicted while waiting
+      done++;
       if (node.held) {
         node.held = false;
         this.heldCount--;
@@ -213,9 +233,15 @@ export class PendingStore {
       if (waiting) {
         node.waiting = undefined;
         node.live = undefined;
-        for (const child of waiting) if (child.span) stack.push([child, lineage]);
+        for (const child of waiting) if (child.span) work.push([child, lineage]);
       }
     }
+    return work.length > 0;
+  }
+
+  private resolveFrom(node: Node, inherited: Lineage): void {
+    this.work.push([node, inherited]);
+    if (!this.deferred) this.drain();
   }
 
   private remember(node: Node): void {
