@@ -45,6 +45,8 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   private pumpDone: Promise<void> = Promise.resolve();
   /** Above this many unsettled events, resolving waits for delivery (see runPump). */
   private highWater = 0;
+  /** Spans resolved per slice: small enough that a slice never overflows the queue by itself. */
+  private slice = RESOLVE_SLICE;
 
   constructor(options: DatadogCIPipelineExporterOptions = {}) {
     this.diagnostics = new Diagnostics(options.logger ?? stderrLogger);
@@ -67,6 +69,7 @@ export class DatadogCIPipelineExporter implements SpanExporter {
       true,
     );
     this.highWater = Math.max(1, Math.floor(this.options.delivery.maxQueuedEvents / 2));
+    this.slice = Math.min(RESOLVE_SLICE, this.highWater);
     this.delivery = createDelivery(this.options.delivery, this.diagnostics, { onRetry: () => this.endpointInTrouble() });
   }
 
@@ -165,7 +168,7 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     this.now = Date.now();
     let more: boolean;
     try {
-      more = store.drain(RESOLVE_SLICE);
+      more = store.drain(this.slice);
     } catch (err) {
       this.diagnostics.once('internal', `internal error while resolving spans (please report it): ${errorText(err)}`);
       more = store.hasWork;

@@ -8,7 +8,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIntake } from '../testkit/intake.js';
-import { ci, runTree, startHarness, assertAllValid, namesOf } from './support/trace-helpers.js';
+import { DatadogCIPipelineExporter } from '../src/index.js';
+import { ci, exportDirect, recordTree, runTree, startHarness, assertAllValid, namesOf } from './support/trace-helpers.js';
 
 const fastRetry = { initialDelayMs: 10, maxDelayMs: 50, deadlineMs: 60_000 };
 
@@ -120,4 +121,24 @@ test('a CI process using the exporter exits by itself after shutdown, even with 
   });
   assert.equal(code, 0);
   assert.ok(Date.now() - started < 10_000, `the process lingered ${Date.now() - started} ms`);
+});
+
+test('a pipeline that releases more descendants than maxQueuedEvents: resolved in slices with backpressure, nothing dropped', { timeout: 60_000 }, async (t) => {
+  const steps = 3_000;
+  const spans = await recordTree({
+    name: 'big',
+    attributes: ci('pipeline', 'big'),
+    children: [{ name: 'job', attributes: ci('job', 'job'), children: Array.from({ length: steps }, (_, i) => ({ name: `s${i}`, attributes: { 'ci.level': 'step' } })) }],
+  });
+  const intake = await startIntake({ validate: false });
+  t.after(() => intake.close());
+  const lines: string[] = [];
+  const exporter = new DatadogCIPipelineExporter({ endpoint: intake.endpoint, maxQueuedEvents: 400, maxBatchEvents: 100, maxConcurrentRequests: 1, logger: (l) => lines.push(l) });
+  // Children first, the pipeline last: its arrival releases everything at once.
+  for (let i = 0; i < spans.length; i += 512) await exportDirect(exporter, spans.slice(i, i + 512));
+  await exporter.shutdown();
+  const c = exporter.getCounters();
+  assert.equal(c.dropped.queue_overflow, 0, lines.join('\n'));
+  assert.equal(c.eventsSent, steps + 2);
+  assert.equal(intake.acceptedCount(), steps + 2);
 });
