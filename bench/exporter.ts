@@ -1,5 +1,7 @@
 // How the bench builds this exporter: pointed at the sink, with the defaults a user gets, and
 // its messages collected instead of printed so that they cannot slow the run or hide the table.
+import { pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
 import { DatadogCIPipelineExporter, type DatadogCIPipelineExporterOptions } from '../src/index.js';
 
 export type BenchExporter = DatadogCIPipelineExporter;
@@ -8,9 +10,9 @@ export type ExporterFactory = (endpoint: string, extra?: DatadogCIPipelineExport
 /** Messages the exporters printed during the bench (a well-formed workload should cause none). */
 export const exporterMessages: string[] = [];
 
-export function loadExporter(): ExporterFactory {
+export function loadExporter(Exporter: typeof DatadogCIPipelineExporter = DatadogCIPipelineExporter): ExporterFactory {
   return (endpoint, extra = {}) =>
-    new DatadogCIPipelineExporter({
+    new Exporter({
       endpoint,
       apiKey: 'bench-key',
       service: 'monorepo-build',
@@ -19,4 +21,10 @@ export function loadExporter(): ExporterFactory {
       },
       ...extra,
     });
+}
+
+/** The exporter of another copy of src/ (`--ab DIR`), to compare two versions in one run. */
+export async function loadExporterFrom(srcDir: string): Promise<ExporterFactory> {
+  const mod = (await import(pathToFileURL(resolve(srcDir, 'index.ts')).href)) as { DatadogCIPipelineExporter: typeof DatadogCIPipelineExporter };
+  return loadExporter(mod.DatadogCIPipelineExporter);
 }

@@ -1,5 +1,7 @@
 // `npm run bench [-- --quick] [-- --rounds N] [-- --only exporter,otlp,official,floor]
-//                [-- --no-scale | --scale-only] [-- --md]`
+//                [-- --no-scale | --scale-only] [-- --md] [-- --ab DIR]`
+// --ab DIR adds a row for the exporter of DIR (a copy of src/, e.g. before a change), so that
+// an optimisation is measured against its baseline in the same interleaved rounds.
 // Throughput of four ways to ship the same spans, interleaved round by round in one process,
 // then the scale scenario (one pipeline of 1,000 and of 100,000 steps), then the targets.
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
@@ -10,7 +12,7 @@ import { isSinkChild, startSink, type Sink } from './sink.js';
 import { floor, officialClient, otlpExporter, ourExporter, type Contender } from './contenders.js';
 import { measure, median, type Sample } from './measure.js';
 import { scale, type ScaleResult } from './scale.js';
-import { exporterMessages, loadExporter, type ExporterFactory } from './exporter.js';
+import { exporterMessages, loadExporter, loadExporterFrom, type ExporterFactory } from './exporter.js';
 import { SpanStatusCode } from '@opentelemetry/api';
 
 interface Args {
@@ -20,6 +22,7 @@ interface Args {
   throughput: boolean;
   scale: boolean;
   md: boolean;
+  ab: string | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -36,6 +39,7 @@ function parseArgs(argv: string[]): Args {
     throughput: !argv.includes('--scale-only'),
     scale: !argv.includes('--no-scale'),
     md: argv.includes('--md'),
+    ab: value('--ab'),
   };
 }
 
@@ -166,6 +170,10 @@ async function main(): Promise<void> {
 
     const contenders: Array<{ key: string; c: Contender }> = [];
     if (want('exporter')) contenders.push({ key: 'exporter', c: ourExporter(() => make(sink.pipelineUrl), w.spans) });
+    if (args.ab) {
+      const makeB = await loadExporterFrom(args.ab);
+      contenders.push({ key: 'ab', c: ourExporter(() => makeB(sink.pipelineUrl), w.spans, `exporter of ${args.ab}`) });
+    }
     if (want('otlp')) contenders.push({ key: 'otlp', c: otlpExporter(sink.tracesUrl, w.spans) });
     if (want('official')) contenders.push({ key: 'official', c: officialClient(sink.port, small) });
     if (want('floor')) contenders.push({ key: 'floor', c: floor(`http://127.0.0.1:${sink.port}`, '/api/v2/ci/pipeline', prebuilt) });

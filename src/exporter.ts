@@ -10,8 +10,9 @@ import { Diagnostics, stderrLogger, type Counters } from './diagnostics.js';
 import { PendingStore, type EvictReason } from './hierarchy/pending-store.js';
 import { readCiAttributes, type CiAttributes } from './mapping/attributes.js';
 import { LEVEL_ATTRIBUTE, LEVELS, type Level } from './mapping/fields.js';
-import { mapSpan, type Defaults, type Lineage, type SpanData } from './mapping/transform.js';
+import { mapSpanParts, type Defaults, type Lineage, type SpanData } from './mapping/transform.js';
 import { resolveOptions, type DatadogCIPipelineExporterOptions, type ResolvedOptions } from './options.js';
+import { eventJson } from './serialization/event-json.js';
 import { validateEvent } from './validation/validate.js';
 
 interface ResourceInfo {
@@ -19,7 +20,6 @@ interface ResourceInfo {
   defaults: Defaults;
 }
 
-const EVENT_TYPE = 'cipipeline_resource_request';
 /** Below the BatchSpanProcessor's default export timeout (30 s). */
 const EXPORT_CALLBACK_MS = 20_000;
 /** Spans resolved (mapped, validated, serialized) between two turns of the event loop: ~10 ms. */
@@ -259,10 +259,10 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     const attrs = readCiAttributes(span.attributes, (key, problem) =>
       this.diagnostics.once(`attr:${key}`, `${describe(span, level)}: attribute ${key} ${problem}.`),
     );
-    const mapped = mapSpan(span, level, attrs, resource.attrs, inherited, resource.defaults);
-    const what = describe(span, level, mapped.resource.name);
+    const mapped = mapSpanParts(span, level, attrs, resource.attrs, inherited, resource.defaults);
+    const what = describer(span, level, mapped.resource.name);
     const fallback = span.status.code === SpanStatusCode.ERROR ? 'error' : 'success';
-    const verdict = validateEvent(mapped.resource, mapped, what, this.now, fallback, this.options!.maxEventAgeMs);
+    const verdict = validateEvent(mapped.resource, mapped, what, this.now, fallback, this.options!.maxEventAgeMs, mapped.shared);
     if (verdict.fixes.length > 0) {
       this.diagnostics.counters.eventsFixed++;
       for (const f of verdict.fixes) this.diagnostics.once(f.kind, `${f.message} (reported once; see getCounters().eventsFixed)`);
@@ -271,7 +271,7 @@ export class DatadogCIPipelineExporter implements SpanExporter {
       this.diagnostics.drop(verdict.reason, 1, verdict.problem.kind, `${verdict.problem.message} (reported once; see getCounters().dropped)`);
       return mapped.lineage;
     }
-    const json = JSON.stringify({ attributes: { resource: mapped.resource, ...mapped.envelope }, type: EVENT_TYPE });
+    const json = eventJson(mapped.resource, mapped.shared, mapped.envelope);
     this.ready.push({ json, bytes: Buffer.byteLength(json), timeMs: mapped.timeMs, describe: what });
     this.diagnostics.counters.eventsReady++;
     return mapped.lineage;
@@ -306,6 +306,19 @@ export class DatadogCIPipelineExporter implements SpanExporter {
 
 function describe(span: SpanData, level?: Level, name = span.name): string {
   const { traceId, spanId } = span.spanContext();
+  return describeSpan(level, name, traceId, spanId);
+}
+
+/**
+ * describe(), deferred: most events are never named in a message. It keeps the ID and name
+ * strings, not the span, so a queued event does not hold its span's attributes in memory.
+ */
+function describer(span: SpanData, level: Level, name: string): () => string {
+  const { traceId, spanId } = span.spanContext();
+  return () => describeSpan(level, name, traceId, spanId);
+}
+
+function describeSpan(level: Level | undefined, name: string, traceId: string, spanId: string): string {
   return `${level ?? 'span'} ${JSON.stringify(name)} (trace ${traceId}, span ${spanId})`;
 }
 

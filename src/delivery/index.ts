@@ -8,7 +8,7 @@ import { EventQueue } from './queue.js';
 import { type BatchContext, deliverBatch } from './split.js';
 import { type Claim, Spool } from './spool.js';
 import { createTransport } from './transport.js';
-import type { Delivery, DeliveryConfig, ReadyEvent } from './types.js';
+import { describeEvent, type Delivery, type DeliveryConfig, type ReadyEvent } from './types.js';
 
 export type { Delivery, DeliveryConfig, ReadyEvent } from './types.js';
 
@@ -71,14 +71,14 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
     if (n > 0) {
       report.once(
         'drop:too_old',
-        `dropped ${items[0]!.describe}${n > 1 ? ` and ${n - 1} more` : ''}: older than ${hours(config.maxEventAgeMs)} h, which Datadog rejects. Later ones are counted in dropped.too_old.`,
+        `dropped ${describeEvent(items[0]!)}${n > 1 ? ` and ${n - 1} more` : ''}: older than ${hours(config.maxEventAgeMs)} h, which Datadog rejects. Later ones are counted in dropped.too_old.`,
       );
     }
   }
 
   function dropTooLarge(item: Item, why: string): void {
     if (ledger.settle([item], 'too_large') > 0) {
-      report.once('drop:too_large', `dropped ${item.describe} (${item.bytes} bytes): ${why}. Later ones are counted in dropped.too_large.`);
+      report.once('drop:too_large', `dropped ${describeEvent(item)} (${item.bytes} bytes): ${why}. Later ones are counted in dropped.too_large.`);
     }
   }
 
@@ -135,7 +135,7 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
       if (ledger.settle([item], 'rejected') === 0) return;
       if (rejectionLines < MAX_REJECTION_LINES) {
         rejectionLines++;
-        report.say(`Datadog rejected ${item.describe} (HTTP 400): ${detail}`);
+        report.say(`Datadog rejected ${describeEvent(item)} (HTTP 400): ${detail}`);
       } else {
         report.once('drop:rejected:more', `more events were rejected with HTTP 400; they are counted in dropped.rejected.`);
       }

@@ -4,7 +4,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, join } from 'node:path';
-import type { ReadyEvent } from './types.js';
+import { describeEvent, type ReadyEvent } from './types.js';
 
 export const SPOOL_FORMAT = 'datadog-ci-pipeline-exporter/spool';
 export const SPOOL_VERSION = 1;
@@ -149,7 +149,7 @@ export class Spool {
       format: SPOOL_FORMAT,
       version: SPOOL_VERSION,
       written: new Date().toISOString(),
-      events: events.map((e) => ({ json: e.json, timeMs: e.timeMs, describe: e.describe })),
+      events: events.map((e) => ({ json: e.json, timeMs: e.timeMs, describe: describeEvent(e) })),
     };
     const fd = openSync(tmp, 'wx', 0o600);
     try {

@@ -9,8 +9,17 @@ export interface ReadyEvent {
   bytes: number;
   /** Epoch ms of the event's `end` (or `start` for running events): Datadog rejects it 18 h later. */
   timeMs: number;
-  /** For messages: `job "build" (trace 0af7…, span b7ad…)`. Never contains secrets. */
-  describe: string;
+  /**
+   * For messages: `job "build" (trace 0af7…, span b7ad…)`. Never contains secrets. Usually a
+   * function: few events are ever named in a message, so the text is built only when one is
+   * (read it with describeEvent).
+   */
+  describe: string | (() => string);
+}
+
+/** The event's `describe` text. */
+export function describeEvent(e: Pick<ReadyEvent, 'describe'>): string {
+  return typeof e.describe === 'string' ? e.describe : e.describe();
 }
 
 export interface Delivery {

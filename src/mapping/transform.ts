@@ -5,6 +5,7 @@ import { SpanStatusCode, type Attributes, type HrTime } from '@opentelemetry/api
 import type { CiAttributes } from './attributes.js';
 import { LEVEL_BIT, type Level } from './fields.js';
 import { spanIdToUuid, traceIdToUuid } from './ids.js';
+import { sharedFields, type SharedFields } from './shared.js';
 import { RUNNING_LEVELS, normalizeStatus } from './status.js';
 import { hrTimeToMs, hrTimeToRfc3339, msToRfc3339 } from './time.js';
 
@@ -54,7 +55,10 @@ export interface Envelope {
 export type Resource = Record<string, unknown> & { level: Level; name: string; status: string };
 
 export interface Mapped {
+  /** From mapSpan, the whole resource; from mapSpanParts, all of it but `shared`. */
   resource: Resource;
+  /** mapSpanParts only: the fields the event shares with its siblings (no key of `resource`). */
+  shared?: SharedFields | undefined;
   envelope: Envelope;
   /** Passed to this span's descendants. */
   lineage: Lineage;
@@ -65,7 +69,27 @@ export interface Mapped {
 
 const EXCEPTION = 'exception';
 
+/** Span → the event's whole resource: `shared` merged into it (after its own fields). */
 export function mapSpan(
+  span: SpanData,
+  level: Level,
+  spanAttrs: CiAttributes,
+  resourceAttrs: CiAttributes,
+  inherited: Lineage,
+  defaults: Defaults,
+): Mapped {
+  const m = mapSpanParts(span, level, spanAttrs, resourceAttrs, inherited, defaults);
+  if (m.shared) Object.assign(m.resource, m.shared);
+  m.shared = undefined;
+  return m;
+}
+
+/**
+ * Span → the event's resource in two parts: its own fields, and the fields it takes unchanged
+ * from its ancestors (`shared`, one object for all its siblings). The exporter keeps them apart
+ * so that each span's serialization stringifies its own fields only.
+ */
+export function mapSpanParts(
   span: SpanData,
   level: Level,
   spanAttrs: CiAttributes,
@@ -99,22 +123,13 @@ export function mapSpan(
     ownId = r.id as string;
   }
 
-  // Links to ancestors: the hierarchy decides; explicit attributes only fill what it cannot
-  // (a span whose ancestors live in another process).
+  // Links to ancestors: the hierarchy decides (they go in `shared`, below); explicit attributes
+  // only fill what it cannot (a span whose ancestors live in another process).
   if (level !== 'pipeline') {
-    if (inherited.pipeline) {
-      r.pipeline_unique_id = inherited.pipeline.unique_id;
-      r.pipeline_name = inherited.pipeline.name;
-    }
+    if (inherited.pipeline) dropExplicit(r, 'pipeline_unique_id', 'pipeline_name');
     if (level !== 'stage') {
-      if (inherited.stage) {
-        r.stage_id = inherited.stage.id;
-        r.stage_name = inherited.stage.name;
-      }
-      if (level === 'step' && inherited.job) {
-        r.job_id = inherited.job.id;
-        r.job_name = inherited.job.name;
-      }
+      if (inherited.stage) dropExplicit(r, 'stage_id', 'stage_name');
+      if (level === 'step' && inherited.job) dropExplicit(r, 'job_id', 'job_name');
     }
   }
 
@@ -146,7 +161,10 @@ export function mapSpan(
 
   // Git, env, provider, service: own > inherited from ancestors > resource > options/environment.
   const git = mergeGit(fromResource.git, inherited.git, own.git);
-  if (git) r.git = git;
+  // The ancestors' git object itself (nothing layered on it) is shared; anything else is own.
+  const gitShared = git !== undefined && git === inherited.git;
+  if (git && !gitShared) r.git = git;
+  const shared = sharedFields(inherited, level, gitShared ? git : undefined);
   // Defaults stay out of the lineage: they apply to every span anyway, and keeping them out
   // lets a descendant's resource-level value beat them.
   const env = own.envelope.env ?? inherited.env ?? fromResource.envelope.env;
@@ -165,7 +183,7 @@ export function mapSpan(
     service === inherited.service &&
     (inherited.pipeline || typeof r.pipeline_unique_id !== 'string')
   ) {
-    return { resource: r as Resource, envelope, lineage: inherited, timeMs: endMs, startMs };
+    return { resource: r as Resource, shared, envelope, lineage: inherited, timeMs: endMs, startMs };
   }
   const lineage: Lineage = { ...inherited };
   if (git) lineage.git = git;
@@ -193,7 +211,13 @@ export function mapSpan(
     lineage.pipeline = { unique_id: r.pipeline_unique_id, name: r.pipeline_name };
   }
 
-  return { resource: r as Resource, envelope, lineage, timeMs: endMs, startMs };
+  return { resource: r as Resource, shared, envelope, lineage, timeMs: endMs, startMs };
+}
+
+/** Explicit link attributes give way to the hierarchy's (rare: a delete makes `r` slower). */
+function dropExplicit(r: Record<string, unknown>, id: string, name: string): void {
+  if (r[id] !== undefined) delete r[id];
+  if (r[name] !== undefined) delete r[name];
 }
 
 /** Writes the level's fields into `r`; returns git and envelope fields apart (they are layered). */

@@ -3,6 +3,7 @@
 // reported (once per kind, by the caller); what cannot makes the event undeliverable, with a
 // message that names the span, the field and the attribute that supplies it.
 import { normalizeStatus } from '../mapping/status.js';
+import type { SharedFields } from '../mapping/shared.js';
 import type { Resource } from '../mapping/transform.js';
 
 export interface Finding {
@@ -60,23 +61,42 @@ const REQUIRED: Record<Resource['level'], Array<[field: string, attribute: strin
   ],
 };
 
+/** Most events need no fix: they all share this verdict and its empty list (never mutated). */
+const NO_FIXES: Finding[] = Object.freeze([]) as unknown as Finding[];
+const OK: Verdict = Object.freeze({ ok: true, fixes: NO_FIXES });
+
+/** A span's name in messages; a function so that it is only built for the rare message. */
+export type What = string | (() => string);
+
+const named = (what: What): string => (typeof what === 'string' ? what : what());
+
+/** `fixes` plus one: a new list when it was the shared empty one. */
+function withFix(fixes: Finding[], what: What, kind: string, message: string): Finding[] {
+  const list = fixes === NO_FIXES ? [] : fixes;
+  list.push({ kind, message: `${named(what)}: ${message}` });
+  return list;
+}
+
 /**
  * @param r the resource, fixed in place
  * @param times the event's end (or start when running) and start, epoch ms
  * @param what how to name the span in messages, e.g. `job "build" (trace …, span …)`
  * @param fallbackStatus what an unusable ci.status becomes: the span status's success/error
+ * @param shared the fields the event shares with its siblings, when kept apart from `r` (see
+ *   mapSpanParts); read for the required links, and its git is checked like `r`'s own
  */
 export function validateEvent(
   r: Resource,
   times: { timeMs: number; startMs: number },
-  what: string,
+  what: What,
   now: number,
   fallbackStatus: 'success' | 'error' = 'success',
   maxAgeMs = MAX_EVENT_AGE_MS,
+  shared?: SharedFields,
 ): Verdict {
   const { timeMs, startMs } = times;
-  const fixes: Finding[] = [];
-  const fix = (kind: string, message: string): void => void fixes.push({ kind, message: `${what}: ${message}` });
+  // No list and no closure until the first fix: this runs once per event, and most need none.
+  let fixes = NO_FIXES;
   const level = r.level;
 
   // Status: synonyms, then the level's enum; anything else falls back to success/error.
@@ -91,7 +111,9 @@ export function validateEvent(
       if (synonym === 'canceled' || synonym === 'blocked') r.status = allowed.includes('canceled') ? 'canceled' : 'error';
       else if (synonym === 'skipped') r.status = 'success';
       else r.status = fallbackStatus;
-      fix(
+      fixes = withFix(
+        fixes,
+        what,
         `fix:status:${level}:${lower}`,
         `ci.status "${original}" is not a ${level} status (allowed: ${allowed.join(', ')}); sent as "${r.status}"`,
       );
@@ -100,14 +122,15 @@ export function validateEvent(
 
   // Required fields the attributes must supply.
   for (const [field, attribute, hint] of REQUIRED[level]) {
-    if (typeof r[field] !== 'string' || r[field] === '') {
+    const value = r[field] ?? shared?.[field as keyof SharedFields];
+    if (typeof value !== 'string' || value === '') {
       return {
         ok: false,
         // A missing pipeline link means the span's pipeline never arrived (or does not exist).
         reason: field.startsWith('pipeline_') ? 'orphaned' : 'invalid',
         problem: {
           kind: `drop:missing:${level}:${field}`,
-          message: `${what} not sent: field "${field}" is required for a ${level} event; set attribute ${attribute} (${hint}).`,
+          message: `${named(what)} not sent: field "${field}" is required for a ${level} event; set attribute ${attribute} (${hint}).`,
         },
         fixes,
       };
@@ -117,7 +140,7 @@ export function validateEvent(
     return {
       ok: false,
       reason: 'invalid',
-      problem: { kind: `drop:missing:${level}:name`, message: `${what} not sent: the name is empty; set attribute ci.name or name the span.` },
+      problem: { kind: `drop:missing:${level}:name`, message: `${named(what)} not sent: the name is empty; set attribute ci.name or name the span.` },
       fixes,
     };
   }
@@ -129,7 +152,7 @@ export function validateEvent(
       reason: 'too_old',
       problem: {
         kind: `drop:too_old`,
-        message: `${what} not sent: it ended ${new Date(timeMs).toISOString()}, more than ${Math.round(maxAgeMs / 3_600_000)} hours ago; Datadog rejects older events.`,
+        message: `${named(what)} not sent: it ended ${new Date(timeMs).toISOString()}, more than ${Math.round(maxAgeMs / 3_600_000)} hours ago; Datadog rejects older events.`,
       },
       fixes,
     };
@@ -140,13 +163,13 @@ export function validateEvent(
       return {
         ok: false,
         reason: 'invalid',
-        problem: { kind: 'drop:duration', message: `${what} not sent: it lasts more than one year (start ${String(r.start)}, end ${String(r.end)}); check ci.start/ci.end.` },
+        problem: { kind: 'drop:duration', message: `${named(what)} not sent: it lasts more than one year (start ${String(r.start)}, end ${String(r.end)}); check ci.start/ci.end.` },
         fixes,
       };
     }
     if (timeMs < startMs) {
       r.end = r.start;
-      fix('fix:end-before-start', `end is before start; sent with end = start (check ci.start/ci.end)`);
+      fixes = withFix(fixes, what, 'fix:end-before-start', `end is before start; sent with end = start (check ci.start/ci.end)`);
     }
   }
 
@@ -155,14 +178,14 @@ export function validateEvent(
   if (error) {
     if (typeof error.message === 'string' && error.message.length > ERROR_MESSAGE_MAX) {
       error.message = `${error.message.slice(0, ERROR_MESSAGE_MAX - 3)}...`;
-      fix('fix:error-message-length', `error message longer than ${ERROR_MESSAGE_MAX} characters; truncated`);
+      fixes = withFix(fixes, what, 'fix:error-message-length', `error message longer than ${ERROR_MESSAGE_MAX} characters; truncated`);
     }
     if (typeof error.type === 'string' && error.type.length > ERROR_TYPE_MAX) {
       error.type = `${error.type.slice(0, ERROR_TYPE_MAX - 3)}...`;
-      fix('fix:error-type-length', `error type longer than ${ERROR_TYPE_MAX} characters; truncated`);
+      fixes = withFix(fixes, what, 'fix:error-type-length', `error type longer than ${ERROR_TYPE_MAX} characters; truncated`);
     }
     if (error.domain !== undefined && error.domain !== 'provider' && error.domain !== 'user' && error.domain !== 'unknown') {
-      fix('fix:error-domain', `ci.error.domain "${String(error.domain)}" is not provider, user or unknown; sent as unknown`);
+      fixes = withFix(fixes, what, 'fix:error-domain', `ci.error.domain "${String(error.domain)}" is not provider, user or unknown; sent as unknown`);
       error.domain = 'unknown';
     }
   }
@@ -174,7 +197,9 @@ export function validateEvent(
     const kept = list.filter((s) => KEY_VALUE.test(s) && (field === 'tags' || Number.isFinite(Number(s.slice(s.indexOf(':') + 1)))));
     if (kept.length !== list.length) {
       const bad = list.filter((s) => !kept.includes(s));
-      fix(
+      fixes = withFix(
+        fixes,
+        what,
         `fix:${field}`,
         `ci.${field} entries must be "key:value"${field === 'metrics' ? ' with a numeric value' : ''}; left out ${bad.map((b) => JSON.stringify(b)).join(', ')}`,
       );
@@ -182,36 +207,43 @@ export function validateEvent(
     }
   }
 
-  // Git: required fields, sha shape, tag xor branch, RFC3339 times.
-  const git = r.git as Record<string, string> | undefined;
+  // Git: required fields, sha shape, tag xor branch, RFC3339 times. It is the event's own, or
+  // its ancestors' in `shared`; left out of whichever holds it. A shared object is its siblings'
+  // too: they all get the same verdict on the same git, so leaving it out there is right for all.
+  const holder = (r.git !== undefined ? r : shared) as { git?: unknown } | undefined;
+  const git = holder?.git as Record<string, string> | undefined;
   // Descendants share their pipeline's git object: check it once.
-  if (git && checkedGit.get(git) === false) delete r.git;
-  else if (git && !checkedGit.has(git)) {
+  const known = git && checkedGit.get(git);
+  if (known === false) delete holder!.git;
+  else if (git && known === undefined) {
+    let sent = false;
     const missing = (['repository_url', 'sha', 'author_email'] as const).filter((k) => !git[k]);
     if (missing.length > 0) {
-      delete r.git;
-      fix(
+      fixes = withFix(
+        fixes,
+        what,
         `fix:git-missing:${missing.join(',')}`,
         `git info left out: Datadog needs ${missing.map((m) => `ci.git.${m}`).join(', ')} with it; set ${missing.length > 1 ? 'them' : 'it'} to send git info`,
       );
     } else if (!SHA.test(git.sha!)) {
-      delete r.git;
-      fix('fix:git-sha', `git info left out: ci.git.sha "${git.sha}" is not a 40-hex-digit commit SHA`);
+      fixes = withFix(fixes, what, 'fix:git-sha', `git info left out: ci.git.sha "${git.sha}" is not a 40-hex-digit commit SHA`);
     } else {
+      sent = true;
       if (git.tag !== undefined && git.branch !== undefined) {
         delete git.branch;
-        fix('fix:git-tag-and-branch', `both ci.git.tag and ci.git.branch are set; Datadog takes one: sent the tag only`);
+        fixes = withFix(fixes, what, 'fix:git-tag-and-branch', `both ci.git.tag and ci.git.branch are set; Datadog takes one: sent the tag only`);
       }
       for (const k of ['author_time', 'commit_time'] as const) {
         if (git[k] !== undefined && !RFC3339.test(git[k])) {
           const ms = Date.parse(git[k]);
           if (Number.isFinite(ms)) git[k] = new Date(ms).toISOString();
           else delete git[k];
-          fix(`fix:git-${k}`, `ci.git.${k} is not an RFC3339 time; ${Number.isFinite(ms) ? 'converted' : 'left out'}`);
+          fixes = withFix(fixes, what, `fix:git-${k}`, `ci.git.${k} is not an RFC3339 time; ${Number.isFinite(ms) ? 'converted' : 'left out'}`);
         }
       }
     }
-    checkedGit.set(git, r.git !== undefined);
+    checkedGit.set(git, sent);
+    if (!sent) delete holder!.git;
   }
 
   // Links that need an id.
@@ -219,8 +251,8 @@ export function validateEvent(
     const v = r[link] as Record<string, unknown> | undefined;
     if (v && typeof v.id !== 'string') {
       delete r[link];
-      fix(`fix:${link}`, `${link} left out: set ci.${link}.id (a pipeline UUID) along with ci.${link}.url`);
+      fixes = withFix(fixes, what, `fix:${link}`, `${link} left out: set ci.${link}.id (a pipeline UUID) along with ci.${link}.url`);
     }
   }
-  return { ok: true, fixes };
+  return fixes === NO_FIXES ? OK : { ok: true, fixes };
 }
