@@ -2,6 +2,7 @@
 // delivery on the same directory, robust to corrupt and foreign files and to sharing.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -207,3 +208,37 @@ test('a spool directory that cannot be written: events counted as dropped, shutd
   assert.ok(!existsSync(join(base, 'corrupt')));
 });
 
+
+test('two processes sharing a spool never send one file twice', { timeout: 30_000 }, async (t) => {
+  const spoolDir = tempDir();
+  const spool = new Spool(spoolDir, noWarnings);
+  const all: ReadyEvent[] = [];
+  for (let i = 0; i < 60; i++) {
+    const ev = jobEvents(`p${i}`, 2);
+    all.push(...ev);
+    spool.write(ev);
+  }
+  const intake = await startIntake({ respond: () => ({ delayMs: 2 }) });
+  t.after(() => intake.close());
+  // Each child is a separate Node process with its own delivery on the same directory.
+  const script = `
+    import { createDelivery } from './src/delivery/index.js';
+    import { fastConfig, recordingDiagnostics } from './testkit/fault-helpers.js';
+    const { diagnostics } = recordingDiagnostics();
+    const d = createDelivery(fastConfig(process.env.ENDPOINT, { spoolDir: process.env.SPOOL, userAgent: process.env.NAME }), diagnostics);
+    await d.flush(10_000);
+    await d.shutdown(1_000);
+  `;
+  const run = (name: string) =>
+    new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: new URL('..', import.meta.url).pathname,
+        env: { ...process.env, ENDPOINT: intake.endpoint, SPOOL: spoolDir, NAME: name },
+        stdio: 'ignore',
+      });
+      child.on('exit', resolve);
+    });
+  assert.deepEqual(await Promise.all([run('proc-A'), run('proc-B')]), [0, 0]);
+  assert.deepEqual(acceptedNames(intake), namesOf(all), 'each event exactly once');
+  assert.deepEqual(spoolFiles(spoolDir), []);
+});
