@@ -203,6 +203,9 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   private async doShutdown(): Promise<void> {
     const { store, delivery, options } = this;
     if (!store || !delivery || !options) return;
+    // Work already released goes first: orphans are judged by their parents' state, which is
+    // only final once that work is resolved.
+    while (this.drainSlice()) await nextTurn();
     try {
       this.now = Date.now();
       store.resolveOrphans();
