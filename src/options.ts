@@ -46,6 +46,11 @@ export interface DatadogCIPipelineExporterOptions {
   gzip?: boolean;
   /** Directory where undeliverable events are kept at shutdown and sent by the next exporter. */
   spoolDir?: string;
+  /**
+   * HTTP proxy URL. Default: the standard `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` environment
+   * variables, when set. `false`: connect directly whatever the environment says.
+   */
+  proxy?: string | false;
   /** Where messages go, one line each. Default: stderr, prefixed `[datadog-ci-pipeline-exporter]`. */
   logger?: Logger;
 }
@@ -131,6 +136,17 @@ export function resolveOptions(o: DatadogCIPipelineExporterOptions = {}, env: No
     problems.push(`option spoolDir must be a directory path, got ${JSON.stringify(o.spoolDir)}`);
   }
 
+  if (o.proxy !== undefined && o.proxy !== false) {
+    let ok = false;
+    try {
+      ok = /^https?:$/.test(new URL(o.proxy).protocol);
+    } catch {
+      ok = false;
+    }
+    // The URL may carry credentials: say what is wrong without repeating it.
+    if (!ok) problems.push('option proxy must be an http(s) URL such as http://proxy.example:3128');
+  }
+
   if (problems.length > 0) {
     return {
       ok: false,
@@ -154,6 +170,7 @@ export function resolveOptions(o: DatadogCIPipelineExporterOptions = {}, env: No
         maxEventAgeMs,
         gzip: o.gzip === true,
         spoolDir: nonEmpty(o.spoolDir),
+        proxy: o.proxy,
       },
       providerName: nonEmpty(o.providerName) ?? 'custom',
       env: nonEmpty(o.env) ?? nonEmpty(env.DD_ENV),

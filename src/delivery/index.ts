@@ -32,6 +32,7 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
   const maxEvents = Math.max(1, Math.min(1000, config.maxBatchEvents));
   const maxBytes = config.maxBatchBytes;
   const transport = createTransport({
+    proxy: config.proxy,
     endpoint: config.endpoint,
     apiKey: config.apiKey,
     userAgent: config.userAgent,

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import { context } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
-import { Agent, request } from 'undici';
+import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import { linkedTimeout } from './timers.js';
 
 const gzip = promisify(gzipCb);
@@ -20,6 +20,8 @@ export type PostResult =
 
 export interface TransportOptions {
   endpoint: string;
+  /** See DeliveryConfig.proxy. */
+  proxy?: string | false | undefined;
   apiKey: string | undefined;
   userAgent: string;
   gzip: boolean;
@@ -34,14 +36,28 @@ export interface Transport {
   close(): Promise<void>;
 }
 
-export function createTransport(o: TransportOptions): Transport {
-  const agent = new Agent({
+const PROXY_VARIABLES = ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'];
+
+/**
+ * A keep-alive agent, through a proxy when one is configured. CI runners behind a corporate
+ * proxy set HTTPS_PROXY/NO_PROXY: undici's EnvHttpProxyAgent reads them the way curl does. It
+ * is only used when a proxy is in play, so the common case keeps a plain Agent.
+ */
+function createDispatcher(o: TransportOptions): Dispatcher {
+  const agentOptions = {
     keepAliveTimeout: 4_000,
     connections: Math.max(1, o.maxConnections),
     // Timeouts are ours (per attempt, whole exchange); undici's would only cover parts of it.
     headersTimeout: 0,
     bodyTimeout: 0,
-  });
+  };
+  if (typeof o.proxy === 'string') return new EnvHttpProxyAgent({ ...agentOptions, httpProxy: o.proxy, httpsProxy: o.proxy, noProxy: '' });
+  if (o.proxy === undefined && PROXY_VARIABLES.some((v) => process.env[v])) return new EnvHttpProxyAgent(agentOptions);
+  return new Agent(agentOptions);
+}
+
+export function createTransport(o: TransportOptions): Transport {
+  const agent = createDispatcher(o);
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     accept: 'application/json',

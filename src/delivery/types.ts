@@ -62,4 +62,9 @@ export interface DeliveryConfig {
   maxEventAgeMs: number;
   gzip: boolean;
   spoolDir: string | undefined;
+  /**
+   * HTTP proxy URL for every request; undefined: the standard HTTPS_PROXY/HTTP_PROXY/NO_PROXY
+   * environment variables (when any is set); false: no proxy, whatever the environment says.
+   */
+  proxy?: string | false | undefined;
 }
