@@ -74,6 +74,9 @@ export type Logger = (line: string) => void;
 
 export const PREFIX = '[datadog-ci-pipeline-exporter]';
 
+/** Distinct kinds of message printed at most; past it, problems are only counted. */
+const MAX_KINDS = 1000;
+
 export const stderrLogger: Logger = (line) => {
   process.stderr.write(`${PREFIX} ${line}\n`);
 };
@@ -98,6 +101,8 @@ export class Diagnostics {
   /** Print `message` the first time `kind` is reported; later reports only count. */
   once(kind: string, message: string): void {
     if (this.said.has(kind)) return;
+    // Kinds can carry user values (an attribute key, a status word): bound what is remembered.
+    if (this.said.size >= MAX_KINDS) return;
     this.said.add(kind);
     this.log(message);
   }

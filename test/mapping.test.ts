@@ -9,6 +9,7 @@ import { spanIdToUuid, traceIdToUuid } from '../src/mapping/ids.js';
 import { hrTimeToRfc3339 } from '../src/mapping/time.js';
 import { validateEvent } from '../src/validation/validate.js';
 import type { Level } from '../src/mapping/fields.js';
+import { PendingStore } from '../src/hierarchy/pending-store.js';
 
 const TRACE = '0af7651916cd43dd8448eb211c80319c';
 const SPAN = 'b7ad6b7169203331';
@@ -287,4 +288,31 @@ test('validate: parent_pipeline and previous_attempt need an id', () => {
   const { r } = check('pipeline', { 'ci.url': 'u', 'ci.parent_pipeline.url': 'x', 'ci.previous_attempt.id': 'id', 'ci.previous_attempt.url': 'y' });
   assert.equal(r.parent_pipeline, undefined);
   assert.deepEqual(r.previous_attempt, { id: 'id', url: 'y' });
+});
+
+test('SDK 1.x spans (parentSpanId, no parentSpanContext) link like SDK 2.x ones', () => {
+  const mk = (spanId: string, parentSpanId: string | undefined, name: string): SpanData => ({
+    ...span({ name }),
+    spanContext: () => ({ traceId: TRACE, spanId }),
+    parentSpanContext: undefined,
+    parentSpanId,
+  });
+  const resolved: string[] = [];
+  const store = new PendingStore(
+    { maxPendingSpans: 10, maxRememberedSpans: 10, maxAgeMs: 3_600_000 },
+    {
+      resolve: (s, level, inherited) => {
+        resolved.push(`${s.name}<${inherited.pipeline?.name ?? ''}`);
+        return level === 'pipeline' ? { pipeline: { unique_id: 'u', name: s.name } } : inherited;
+      },
+      evict: () => assert.fail('nothing is evicted'),
+    },
+  );
+  store.add(mk('2222222222222222', '1111111111111111', 'job'), 'job');
+  assert.deepEqual(resolved, [], 'the job waits for its parent');
+  store.add(mk('1111111111111111', undefined, 'pipe'), 'pipeline');
+  assert.deepEqual(resolved, ['pipe<', 'job<pipe']);
+  // A nested 1.x pipeline is not its trace's root: span-derived unique_id.
+  const nested = mk('3333333333333333', '1111111111111111', 'inner');
+  assert.equal(mapSpan(nested, 'pipeline', NONE, NONE, EMPTY_LINEAGE, DEFAULTS).resource.unique_id, spanIdToUuid(TRACE, '3333333333333333'));
 });

@@ -12,7 +12,7 @@
 // nodes remembered for late children (cap, oldest forgotten first, no data lost with them).
 import type { Level } from '../mapping/fields.js';
 import { hrTimeToMs } from '../mapping/time.js';
-import { EMPTY_LINEAGE, type Lineage, type SpanData } from '../mapping/transform.js';
+import { EMPTY_LINEAGE, parentOf, type Lineage, type SpanData } from '../mapping/transform.js';
 
 export type EvictReason = 'pending_overflow' | 'pending_expired' | 'orphaned';
 
@@ -147,7 +147,7 @@ export class PendingStore {
     }
     if (level) node.level = level;
 
-    const parent = span.parentSpanContext;
+    const parent = parentOf(span);
     // A pipeline starts a lineage of its own; a trace root or a span whose parent is in another
     // process has no ancestor to wait for (its links, if any, come from its own attributes).
     if (level === 'pipeline' || !parent || parent.isRemote) {

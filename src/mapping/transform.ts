@@ -14,6 +14,8 @@ export interface SpanData {
   name: string;
   spanContext(): { traceId: string; spanId: string };
   parentSpanContext?: { spanId: string; isRemote?: boolean } | undefined;
+  /** SDK 1.x spans name their parent this way (no parentSpanContext). */
+  parentSpanId?: string | undefined;
   startTime: HrTime;
   endTime: HrTime;
   status: { code: SpanStatusCode; message?: string };
@@ -69,6 +71,12 @@ export interface Mapped {
 
 const EXCEPTION = 'exception';
 
+/** The span's parent, from an SDK 2.x span (parentSpanContext) or an SDK 1.x one (parentSpanId). */
+export function parentOf(span: SpanData): { spanId: string; isRemote?: boolean } | undefined {
+  if (span.parentSpanContext) return span.parentSpanContext;
+  return span.parentSpanId ? { spanId: span.parentSpanId } : undefined;
+}
+
 /** Span → the event's whole resource: `shared` merged into it (after its own fields). */
 export function mapSpan(
   span: SpanData,
@@ -113,7 +121,7 @@ export function mapSpanParts(
   let ownId: string;
   if (level === 'pipeline') {
     if (typeof r.unique_id !== 'string') {
-      r.unique_id = typeof r.id === 'string' ? r.id : span.parentSpanContext ? spanIdToUuid(traceId, spanId) : traceIdToUuid(traceId);
+      r.unique_id = typeof r.id === 'string' ? r.id : parentOf(span) ? spanIdToUuid(traceId, spanId) : traceIdToUuid(traceId);
     }
     delete r.id;
     ownId = r.unique_id as string;
