@@ -86,7 +86,9 @@ export class EventBuilder {
         ? `more than maxPendingSpans (${this.options.maxPendingSpans}) spans were waiting for their ancestors; the oldest was dropped. Raise maxPendingSpans or check that the pipeline span ends and is exported.`
         : reason === 'pending_expired'
           ? `it waited for its ancestors until it was too old to send; check that its pipeline span ends and is exported.`
-          : `its ancestors never arrived.`;
+          : reason === 'shutdown'
+            ? `the shutdown deadline (shutdownTimeoutMs ${this.options.shutdownTimeoutMs} ms) passed before it could be resolved; raise shutdownTimeoutMs.`
+            : `its ancestors never arrived.`;
     this.diagnostics.drop(reason, 1, `evict:${reason}`, `${describe(span, level)} not sent: ${why} (reported once; see getCounters().dropped)`);
   }
 

@@ -18,6 +18,22 @@ const RESOLVE_SLICE = 500;
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/**
+ * Waits for `p` until `deadline` (epoch ms) at the latest. The timer is ref'd on purpose: the
+ * caller is awaiting this deadline (forceFlush, shutdown), and an unref'd one would let Node
+ * exit mid-shutdown. Infinity: no timer.
+ */
+function within(p: Promise<unknown>, deadline: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = deadline === Infinity ? undefined : setTimeout(resolve, Math.max(0, deadline - Date.now()));
+    const done = (): void => {
+      clearTimeout(t);
+      resolve();
+    };
+    void p.then(done, done);
+  });
+}
+
 export class DatadogCIPipelineExporter implements SpanExporter {
   private readonly diagnostics: Diagnostics;
   private readonly options: ResolvedOptions | undefined;
@@ -33,7 +49,11 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   /** Set while the endpoint fails (a retry was needed); cleared by the next full delivery. */
   private troubled = false;
   private pumpRunning = false;
+  /** The current pump run: its loop (all work handed to delivery), and its events settled. */
+  private pumpLoop: Promise<void> = Promise.resolve();
   private pumpDone: Promise<void> = Promise.resolve();
+  /** Sends not yet settled, oldest first (a handful: each is a slice of events). */
+  private readonly outstanding = new Set<Promise<boolean>>();
   /** Above this many unsettled events, resolving waits for delivery (see runPump). */
   private highWater = 0;
   /** Spans resolved per slice: small enough that a slice never overflows the queue by itself. */
@@ -61,8 +81,13 @@ export class DatadogCIPipelineExporter implements SpanExporter {
       true,
     );
     this.highWater = Math.max(1, Math.floor(this.options.delivery.maxQueuedEvents / 2));
-    this.slice = Math.min(RESOLVE_SLICE, this.highWater);
-    this.delivery = createDelivery(this.options.delivery, this.diagnostics, { onRetry: () => this.endpointInTrouble() });
+    this.slice = Math.max(1, Math.min(RESOLVE_SLICE, Math.floor(this.highWater / 2)));
+    this.delivery = createDelivery(this.options.delivery, this.diagnostics, {
+      onRetry: () => this.endpointInTrouble(),
+      onDelivered: () => {
+        this.troubled = false;
+      },
+    });
   }
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
@@ -125,37 +150,40 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   private pump(): Promise<void> {
     if (this.pumpRunning) return this.pumpDone;
     this.pumpRunning = true;
-    this.pumpDone = this.runPump();
+    const sends: Array<Promise<boolean>> = [];
+    // The flag is cleared synchronously as the loop ends, so work added from then on starts a
+    // new run instead of joining one that will not look at it.
+    this.pumpLoop = this.drainAll(sends, Infinity, () => {
+      this.pumpRunning = false;
+    });
+    this.pumpDone = this.pumpLoop.then(() => Promise.all(sends)).then(() => undefined);
     return this.pumpDone;
   }
 
   /**
-   * Resolves held work in slices, giving the event loop back in between (a pipeline's arrival
-   * can release 100,000 descendants), and hands each slice's events to delivery. Resolves when
-   * the events of every slice of this run have settled.
+   * Resolves released work in slices, giving the event loop back in between (a pipeline's
+   * arrival can release 100,000 descendants), and hands each slice's events to delivery.
+   * Backpressure: while the endpoint keeps up, it waits for delivery rather than outrun it into
+   * queue_overflow (in an outage the bounded queue's drop-oldest rule applies instead), until
+   * `deadline`. Slices are at most a quarter of the queue, so even two loops at once (a pump
+   * and shutdown) stay within it.
    */
-  private async runPump(): Promise<void> {
-    const sends: Array<Promise<boolean>> = [];
-    let awaited = 0;
+  private async drainAll(sends: Array<Promise<boolean>>, deadline: number, onEnd?: () => void): Promise<void> {
     try {
-      while (this.drainSlice(sends)) {
+      while (this.drainSlice(sends) && Date.now() < deadline) {
         await nextTurn();
-        // Backpressure: while the endpoint keeps up, wait for it rather than outrun it into
-        // queue_overflow. In an outage the bounded queue's drop-oldest rule applies instead.
-        while (!this.troubled && this.diagnostics.counters.queued > this.highWater && awaited < sends.length) {
-          const oldest = sends[awaited++]!;
-          await new Promise<void>((resolve) => this.untilSettledOrTrouble(oldest, resolve));
+        while (!this.troubled && this.diagnostics.counters.queued > this.highWater && this.outstanding.size > 0 && Date.now() < deadline) {
+          const oldest = this.outstanding.values().next().value as Promise<boolean>;
+          await within(new Promise<void>((resolve) => this.untilSettledOrTrouble(oldest, resolve)), deadline);
         }
       }
     } finally {
-      // Cleared before the first await below, so that work added from now on starts a new run.
-      this.pumpRunning = false;
+      onEnd?.();
     }
-    await Promise.all(sends);
   }
 
-  /** Resolves one slice of held work and sends its events; returns whether work remains. */
-  private drainSlice(sends?: Array<Promise<boolean>>): boolean {
+  /** Resolves one slice of released work and sends its events; returns whether work remains. */
+  private drainSlice(sends: Array<Promise<boolean>>): boolean {
     const store = this.store!;
     this.now = Date.now();
     let more: boolean;
@@ -167,11 +195,10 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     }
     const events = this.takeReady();
     if (events.length > 0) {
-      const sent = this.delivery!.send(events).then((ok) => {
-        if (ok) this.troubled = false;
-        return ok;
-      });
-      sends?.push(sent);
+      const sent = this.delivery!.send(events);
+      sends.push(sent);
+      this.outstanding.add(sent);
+      void sent.then(() => this.outstanding.delete(sent));
     }
     return more;
   }
@@ -184,7 +211,10 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   /** Resolves when every event that can be emitted so far has been delivered or has definitively failed (bounded by flushTimeoutMs). */
   async forceFlush(): Promise<void> {
     if (!this.delivery || !this.options) return;
-    await this.delivery.flush(this.options.flushTimeoutMs);
+    const deadline = Date.now() + this.options.flushTimeoutMs;
+    // Work the pump has yet to hand over counts too: wait for its loop, then for delivery.
+    if (this.pumpRunning) await within(this.pumpLoop, deadline);
+    await this.delivery.flush(Math.max(0, deadline - Date.now()));
   }
 
   /** Emits what is still held (as far as it can be), delivers within shutdownTimeoutMs, then refuses further exports. */
@@ -203,17 +233,21 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   private async doShutdown(): Promise<void> {
     const { store, delivery, options } = this;
     if (!store || !delivery || !options) return;
+    // One deadline for all of it: resolving what is left counts against shutdownTimeoutMs too.
+    const deadline = Date.now() + options.shutdownTimeoutMs;
     // Work already released goes first: orphans are judged by their parents' state, which is
     // only final once that work is resolved.
-    while (this.drainSlice()) await nextTurn();
+    await this.drainAll([], deadline);
     try {
       this.now = Date.now();
       store.resolveOrphans();
     } catch (err) {
       this.diagnostics.once('internal', `internal error at shutdown (please report it): ${errorText(err)}`);
     }
-    while (this.drainSlice()) await nextTurn();
-    await delivery.shutdown(options.shutdownTimeoutMs);
+    await this.drainAll([], deadline);
+    // Past the deadline, what is still unresolved is given up on, and counted.
+    store.discardWork();
+    await delivery.shutdown(Math.max(0, deadline - Date.now()));
     const summary = this.diagnostics.summary();
     if (summary) this.diagnostics.say(summary);
   }

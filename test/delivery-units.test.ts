@@ -128,7 +128,8 @@ test('sendWithRetry: stops at the deadline, never sleeping past it, and reports 
   // Waits of 50 ms within 300 ms: about 6 attempts, and never a sleep that ends past the deadline.
   assert.ok(posts >= 3 && posts <= 7, `posts=${posts}`);
   assert.equal(retries, posts - 1);
-  assert.ok(took < 300 + 150, `took ${took} ms`);
+  // Slack for a loaded machine; ignoring the deadline would retry until the test times out.
+  assert.ok(took < 300 + 1_000, `took ${took} ms`);
 });
 
 test('sendWithRetry: a server delay beyond the deadline ends the retries at once', async () => {

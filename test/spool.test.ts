@@ -44,7 +44,7 @@ test('endpoint down at shutdown: events spooled, one file per batch; the next de
   const sent = a.send(old);
   const started = Date.now();
   await a.shutdown(600);
-  assert.ok(Date.now() - started < 1000);
+  assert.ok(Date.now() - started < 3_000, 'shutdown kept its deadline (retries alone would take 30 s)');
   assert.equal(await sent, false);
   assert.equal(first.diagnostics.counters.spooled, 25);
   assert.equal(first.diagnostics.totalDropped(), 0);

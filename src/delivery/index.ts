@@ -22,6 +22,8 @@ export interface DeliveryHooks {
   random?: () => number;
   /** Called when an attempt failed and a retry is scheduled: the endpoint is in trouble. */
   onRetry?: () => void;
+  /** Called when Datadog accepted a batch: the endpoint is fine again. */
+  onDelivered?: () => void;
 }
 
 export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics, hooks: DeliveryHooks = {}): Delivery {
@@ -31,14 +33,6 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
   const queue = new EventQueue<Item>(Math.max(1, config.maxQueuedEvents));
   const maxEvents = Math.max(1, Math.min(1000, config.maxBatchEvents));
   const maxBytes = config.maxBatchBytes;
-  const transport = createTransport({
-    proxy: config.proxy,
-    endpoint: config.endpoint,
-    apiKey: config.apiKey,
-    userAgent: config.userAgent,
-    gzip: config.gzip,
-    maxConnections: config.maxConcurrentRequests,
-  });
   const life = new AbortController();
   let closing = false;
   let stopped = false;
@@ -54,6 +48,15 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
     once: (kind: string, m: string) => diagnostics.once(kind, scrub(m)),
     say: (m: string) => diagnostics.say(scrub(m)),
   };
+  const transport = createTransport({
+    proxy: config.proxy,
+    onProblem: (m) => report.once('proxy', m),
+    endpoint: config.endpoint,
+    apiKey: config.apiKey,
+    userAgent: config.userAgent,
+    gzip: config.gzip,
+    maxConnections: config.maxConcurrentRequests,
+  });
 
   const spool = config.spoolDir
     ? new Spool(config.spoolDir, {
@@ -129,7 +132,10 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
       diagnostics.counters.eventsRetried += items.length;
       for (const i of items) i.retried = true;
     },
-    delivered: (items) => ledger.settle(items, 'delivered'),
+    delivered: (items) => {
+      hooks.onDelivered?.();
+      return ledger.settle(items, 'delivered');
+    },
     tooOld: dropTooOld,
     tooLarge: (item, detail) => dropTooLarge(item, `Datadog answered 413 Payload Too Large for it alone (${detail})`),
     rejected: (item, detail) => {

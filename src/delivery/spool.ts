@@ -63,6 +63,12 @@ function parse(text: string): ReadyEvent[] {
   });
 }
 
+/**
+ * Claims this process holds now, by file name. A claim with our PID that is not in here was
+ * left by an earlier process that had the same PID (every run is PID 1 in a container).
+ */
+const ownClaims = new Set<string>();
+
 export class Spool {
   private backlog: string[] | undefined;
 
@@ -95,7 +101,8 @@ export class Spool {
         const m = CLAIMED.exec(n);
         if (m) {
           // A claim whose process died before finishing: its events are still undelivered.
-          if (Number(m[2]) !== process.pid && !isAlive(Number(m[2]))) out.push(n);
+          const pid = Number(m[2]);
+          if (pid === process.pid ? !ownClaims.has(n) : !isAlive(pid)) out.push(n);
         } else own.add(n);
       }
     }
@@ -110,17 +117,21 @@ export class Spool {
     while (names.length > 0) {
       const name = names.shift()!;
       const base = CLAIMED.exec(name)?.[1] ?? name;
-      const claimed = join(this.dir, `${base}.claimed-${process.pid}-${rand()}`);
+      const claimedName = `${base}.claimed-${process.pid}-${rand()}`;
+      const claimed = join(this.dir, claimedName);
+      ownClaims.add(claimedName);
       try {
         renameSync(join(this.dir, name), claimed);
       } catch {
+        ownClaims.delete(claimedName);
         continue; // another process claimed it first
       }
       let events: ReadyEvent[];
       try {
         events = parse(readFileSync(claimed, 'utf8'));
       } catch (e) {
-        this.moveAside(basename(claimed), (e as Error).message, base);
+        ownClaims.delete(claimedName);
+        this.moveAside(claimedName, (e as Error).message, base);
         continue;
       }
       return { path: claimed, name: base, events };
@@ -130,6 +141,7 @@ export class Spool {
 
   /** Drops a claimed file once its events are settled. */
   release(c: Claim): void {
+    ownClaims.delete(basename(c.path));
     try {
       unlinkSync(c.path);
     } catch {

@@ -22,6 +22,8 @@ export interface TransportOptions {
   endpoint: string;
   /** See DeliveryConfig.proxy. */
   proxy?: string | false | undefined;
+  /** A problem with the settings worth one message (the transport still works, directly). */
+  onProblem?: (message: string) => void;
   apiKey: string | undefined;
   userAgent: string;
   gzip: boolean;
@@ -36,24 +38,56 @@ export interface Transport {
   close(): Promise<void>;
 }
 
-const PROXY_VARIABLES = ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'];
+/** The lowercase variable wins over the uppercase one, as in curl and undici. */
+function fromEnv(name: string): string | undefined {
+  const v = process.env[name.toLowerCase()] ?? process.env[name.toUpperCase()];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+/** curl accepts `host:port` without a scheme; undici does not. */
+function withScheme(url: string | undefined): string | undefined {
+  return url === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `http://${url}`;
+}
 
 /**
  * A keep-alive agent, through a proxy when one is configured. CI runners behind a corporate
- * proxy set HTTPS_PROXY/NO_PROXY: undici's EnvHttpProxyAgent reads them the way curl does. It
- * is only used when a proxy is in play, so the common case keeps a plain Agent.
+ * proxy set HTTPS_PROXY/NO_PROXY: undici's EnvHttpProxyAgent applies them the way curl does. It
+ * is only used when a proxy is in play, so the common case keeps a plain Agent. A proxy setting
+ * undici cannot use is reported and ignored: telemetry never throws into the build.
  */
 function createDispatcher(o: TransportOptions): Dispatcher {
-  const agentOptions = {
+  try {
+    return proxiedOrDirect(o);
+  } catch (err) {
+    o.onProblem?.(
+      `the proxy setting cannot be used (${(err as Error).message}); connecting directly. Check HTTPS_PROXY/HTTP_PROXY or the proxy option.`,
+    );
+    return new Agent(agentOptions(o));
+  }
+}
+
+function agentOptions(o: TransportOptions) {
+  return {
     keepAliveTimeout: 4_000,
     connections: Math.max(1, o.maxConnections),
     // Timeouts are ours (per attempt, whole exchange); undici's would only cover parts of it.
     headersTimeout: 0,
     bodyTimeout: 0,
   };
-  if (typeof o.proxy === 'string') return new EnvHttpProxyAgent({ ...agentOptions, httpProxy: o.proxy, httpsProxy: o.proxy, noProxy: '' });
-  if (o.proxy === undefined && PROXY_VARIABLES.some((v) => process.env[v])) return new EnvHttpProxyAgent(agentOptions);
-  return new Agent(agentOptions);
+}
+
+function proxiedOrDirect(o: TransportOptions): Dispatcher {
+  const options = agentOptions(o);
+  if (typeof o.proxy === 'string') return new EnvHttpProxyAgent({ ...options, httpProxy: o.proxy, httpsProxy: o.proxy, noProxy: '' });
+  if (o.proxy === false) return new Agent(options);
+  const httpProxy = withScheme(fromEnv('http_proxy'));
+  const httpsProxy = withScheme(fromEnv('https_proxy'));
+  if (httpProxy === undefined && httpsProxy === undefined) return new Agent(options);
+  // Explicit values: the same variables, with a scheme added where curl would assume one.
+  const env: { httpProxy?: string; httpsProxy?: string; noProxy: string } = { noProxy: fromEnv('no_proxy') ?? '' };
+  if (httpProxy !== undefined) env.httpProxy = httpProxy;
+  if (httpsProxy !== undefined) env.httpsProxy = httpsProxy;
+  return new EnvHttpProxyAgent({ ...options, ...env });
 }
 
 export function createTransport(o: TransportOptions): Transport {
@@ -77,6 +111,9 @@ export function createTransport(o: TransportOptions): Transport {
         if (size < MAX_RESPONSE_BYTES) text += chunk.toString('utf8');
         size += chunk.length;
       }
+      // A server that echoes request headers would put the key in messages: cut it out here,
+      // before anyone clips the text (a clipped key would no longer be recognised).
+      if (o.apiKey !== undefined && o.apiKey.length >= 4) text = text.split(o.apiKey).join('[API key redacted]');
       return { kind: 'response', status: res.statusCode, headers: res.headers, body: text.slice(0, MAX_RESPONSE_BYTES) };
     } catch (err) {
       if (signal.aborted) return { kind: 'aborted' };

@@ -14,7 +14,7 @@ import type { Level } from '../mapping/fields.js';
 import { hrTimeToMs } from '../mapping/time.js';
 import { EMPTY_LINEAGE, parentOf, type Lineage, type SpanData } from '../mapping/transform.js';
 
-export type EvictReason = 'pending_overflow' | 'pending_expired' | 'orphaned';
+export type EvictReason = 'pending_overflow' | 'pending_expired' | 'orphaned' | 'shutdown';
 
 export interface HierarchyCallbacks {
   /** A labelled span's ancestors are known: map and emit it; return what its descendants inherit. */
@@ -84,6 +84,16 @@ class Fifo<T> {
     const item = this.items[this.head++]!;
     this.compact();
     return item;
+  }
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  /** Keeps only the items for which `keep` holds, in order. */
+  retain(keep: (item: T) => boolean): void {
+    this.items = this.items.slice(this.head).filter(keep);
+    this.head = 0;
   }
 
   /** Every remaining item, oldest first (including ones a later peek would discard). */
@@ -173,6 +183,9 @@ export class PendingStore {
     parentNode.live = (parentNode.live ?? 0) + 1;
     this.heldOrder.push(node);
     this.heldCount++;
+    // Resolved nodes leave the FIFO only from its head: one span waiting for hours would pin
+    // everything behind it. Sweep when most entries are dead (amortised O(1) per span).
+    if (this.heldOrder.length > 2 * this.heldCount + 1024) this.heldOrder.retain(isHeld);
     while (this.heldCount > this.limits.maxPendingSpans) {
       this.evictHeld(this.heldOrder.peek(isHeld)!, 'pending_overflow');
     }
@@ -219,10 +232,6 @@ export class PendingStore {
       const span = node.span;
       if (!span) continue; // evicted while waiting
       done++;
-      if (node.held) {
-        node.held = false;
-        this.heldCount--;
-      }
       node.span = undefined;
       node.parentNode = undefined;
       let lineage = fromParent;
@@ -233,15 +242,59 @@ export class PendingStore {
       if (waiting) {
         node.waiting = undefined;
         node.live = undefined;
-        for (const child of waiting) if (child.span) work.push([child, lineage]);
+        for (const child of waiting) {
+          if (!child.span) continue;
+          this.release(child);
+          work.push([child, lineage]);
+        }
       }
     }
     return work.length > 0;
   }
 
+  /**
+   * Gives up on released work not yet resolved (the shutdown deadline passed): each labelled
+   * span in it, and below it, is reported through evict(…, 'shutdown').
+   */
+  discardWork(): void {
+    const stack = this.work.map(([node]) => node);
+    this.work.length = 0;
+    while (stack.length > 0) {
+      const node = stack.pop()!;
+      const span = node.span;
+      if (!span) continue;
+      node.span = undefined;
+      if (node.level) this.callbacks.evict(span, node.level, 'shutdown');
+      if (node.waiting) for (const child of node.waiting) stack.push(child);
+      node.waiting = undefined;
+    }
+  }
+
   private resolveFrom(node: Node, inherited: Lineage): void {
+    this.releaseSubtree(node);
     this.work.push([node, inherited]);
     if (!this.deferred) this.drain();
+  }
+
+  /**
+   * The node and everything waiting below it now have known ancestors, even before drain()
+   * gets to them: none of them may count against the cap or be evicted meanwhile. Each node is
+   * released once, so this stays O(1) amortised per span.
+   */
+  private releaseSubtree(root: Node): void {
+    const stack = [root];
+    while (stack.length > 0) {
+      const node = stack.pop()!;
+      this.release(node);
+      if (node.waiting) for (const child of node.waiting) if (child.held) stack.push(child);
+    }
+  }
+
+  /** Its ancestors are known: no longer held, so neither counted against the cap nor evicted. */
+  private release(node: Node): void {
+    if (!node.held) return;
+    node.held = false;
+    this.heldCount--;
   }
 
   private remember(node: Node): void {

@@ -43,21 +43,24 @@ const STATUSES = {
   step: ['success', 'error'],
 } as const;
 
+const NO_PIPELINE =
+  'or give the span an ancestor with ci.level=pipeline that is exported; if it has one that ended long before it, raise maxRememberedSpans';
+
 /** Required by the schema beyond what the mapping always sets (level, name, status, start). */
 const REQUIRED: Record<Resource['level'], Array<[field: string, attribute: string, hint: string]>> = {
   pipeline: [['url', 'ci.url', 'the link to this build in your CI system']],
   stage: [
-    ['pipeline_unique_id', 'ci.pipeline_unique_id', 'or give the span an ancestor with ci.level=pipeline'],
-    ['pipeline_name', 'ci.pipeline_name', 'or give the span an ancestor with ci.level=pipeline'],
+    ['pipeline_unique_id', 'ci.pipeline_unique_id', NO_PIPELINE],
+    ['pipeline_name', 'ci.pipeline_name', NO_PIPELINE],
   ],
   job: [
     ['url', 'ci.url', 'the link to this job in your CI system'],
-    ['pipeline_unique_id', 'ci.pipeline_unique_id', 'or give the span an ancestor with ci.level=pipeline'],
-    ['pipeline_name', 'ci.pipeline_name', 'or give the span an ancestor with ci.level=pipeline'],
+    ['pipeline_unique_id', 'ci.pipeline_unique_id', NO_PIPELINE],
+    ['pipeline_name', 'ci.pipeline_name', NO_PIPELINE],
   ],
   step: [
-    ['pipeline_unique_id', 'ci.pipeline_unique_id', 'or give the span an ancestor with ci.level=pipeline'],
-    ['pipeline_name', 'ci.pipeline_name', 'or give the span an ancestor with ci.level=pipeline'],
+    ['pipeline_unique_id', 'ci.pipeline_unique_id', NO_PIPELINE],
+    ['pipeline_name', 'ci.pipeline_name', NO_PIPELINE],
   ],
 };
 
