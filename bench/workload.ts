@@ -1,23 +1,9 @@
 // The synthetic build: real SDK spans from a real BasicTracerProvider, collected in memory
 // before any timing starts, so every contender pays only for exporting, never for tracing.
 import { context, trace, SpanStatusCode, type Span, type Tracer } from '@opentelemetry/api';
-import { BasicTracerProvider, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-
-/** Keeps every ended span, in end order: the order a BatchSpanProcessor hands them over. */
-class CollectingProcessor implements SpanProcessor {
-  spans: ReadableSpan[] = [];
-  onStart(): void {}
-  onEnd(span: ReadableSpan): void {
-    this.spans.push(span);
-  }
-  forceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  shutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+import { SpanRecorder } from '../testkit/span-recorder.js';
 
 export interface Shape {
   stages: number;
@@ -49,8 +35,8 @@ export interface Workload {
 
 const TOOLS = ['tsc', 'eslint', 'vitest', 'esbuild', 'docker build', 'go test', 'cargo build', 'bazel run'];
 
-function makeTracer(): { tracer: Tracer; collector: CollectingProcessor; provider: BasicTracerProvider } {
-  const collector = new CollectingProcessor();
+function makeTracer(): { tracer: Tracer; collector: SpanRecorder; provider: BasicTracerProvider } {
+  const collector = new SpanRecorder();
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({
       'service.name': 'monorepo-build',

@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { ROOT_CONTEXT, SpanStatusCode, trace, type Attributes, type HrTime, type Span, type TimeInput, type Tracer } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { DatadogCIPipelineExporter, type DatadogCIPipelineExporterOptions } from '../../src/index.js';
 import { startIntake, type Intake, type IntakeEvent, type IntakeOptions } from '../../testkit/intake.js';
+import { SpanRecorder } from '../../testkit/span-recorder.js';
 
 export { ExportResultCode };
 
@@ -42,21 +43,6 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** Keeps the ReadableSpans that reach the exporter, to export them again or inspect their IDs. */
-class Recorder implements SpanProcessor {
-  readonly spans: ReadableSpan[] = [];
-  onStart(): void {}
-  onEnd(span: ReadableSpan): void {
-    this.spans.push(span);
-  }
-  forceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  shutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
 /** Starts intake + exporter + provider; `t.after` tears them down even when the test fails. */
 export async function startHarness(t: TestContext, o: HarnessOptions = {}): Promise<Harness> {
   const intake = await startIntake(o.intake);
@@ -68,7 +54,7 @@ export async function startHarness(t: TestContext, o: HarnessOptions = {}): Prom
     shutdownTimeoutMs: 10_000,
     ...o.exporter,
   });
-  const recorder = new Recorder();
+  const recorder = new SpanRecorder();
   const exportCalls: Harness['exportCalls'] = [];
   // Same exporter, seen through a window: which spans each export() call carried.
   const watched: SpanExporter = {
@@ -229,7 +215,7 @@ export function exportDirect(exporter: DatadogCIPipelineExporter, spans: Readabl
 
 /** Ended spans of a tree made by a provider that exports nowhere (for direct export() calls). */
 export async function recordTree(spec: SpanSpec, resource: Attributes = {}): Promise<ReadableSpan[]> {
-  const recorder = new Recorder();
+  const recorder = new SpanRecorder();
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'ci-build', ...resource }),
     spanProcessors: [recorder],
