@@ -142,3 +142,28 @@ test('a pipeline that releases more descendants than maxQueuedEvents: resolved i
   assert.equal(c.eventsSent, steps + 2);
   assert.equal(intake.acceptedCount(), steps + 2);
 });
+
+test('after an outage, export() waits for delivery again even if a batch had a rejected event', { timeout: 30_000 }, async (t) => {
+  let first = true;
+  const intake = await startIntake({
+    respond: (r) => {
+      if (first) {
+        first = false;
+        return { status: 503 };
+      }
+      if (r.events.some((e) => e.attributes.resource.name === 'bad')) return { status: 400, body: { errors: [{ detail: 'rejected for the test' }] } };
+      return { delayMs: 200 };
+    },
+  });
+  t.after(() => intake.close());
+  const exporter = new DatadogCIPipelineExporter({ endpoint: intake.endpoint, retry: fastRetry, logger: () => undefined });
+  t.after(() => exporter.shutdown());
+  // A 503 (the endpoint is in trouble), then the retried batch: 'bad' rejected, the rest delivered.
+  await exportDirect(exporter, await recordTree({ name: 'p1', attributes: ci('pipeline', 'p1'), children: [{ name: 'bad', attributes: ci('job', 'bad') }] }));
+  await exporter.forceFlush();
+  assert.equal(exporter.getCounters().dropped.rejected, 1);
+  assert.ok(namesOf(intake).includes('p1'));
+  // The endpoint works again: the next export's callback means "delivered" again.
+  await exportDirect(exporter, await recordTree({ name: 'p2', attributes: ci('pipeline', 'p2') }));
+  assert.ok(namesOf(intake).includes('p2'), 'the callback came before p2 was delivered');
+});
