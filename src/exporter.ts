@@ -5,6 +5,7 @@
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { createDelivery } from './delivery/index.js';
+import { within } from './delivery/timers.js';
 import type { Delivery, ReadyEvent } from './delivery/types.js';
 import { Diagnostics, stderrLogger, type Counters } from './diagnostics.js';
 import { errorText, EventBuilder } from './events.js';
@@ -18,35 +19,19 @@ const RESOLVE_SLICE = 500;
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/**
- * Waits for `p` until `deadline` (epoch ms) at the latest. The timer is ref'd on purpose: the
- * caller is awaiting this deadline (forceFlush, shutdown), and an unref'd one would let Node
- * exit mid-shutdown. Infinity: no timer.
- */
-function within(p: Promise<unknown>, deadline: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const t = deadline === Infinity ? undefined : setTimeout(resolve, Math.max(0, deadline - Date.now()));
-    const done = (): void => {
-      clearTimeout(t);
-      resolve();
-    };
-    void p.then(done, done);
-  });
-}
-
 export class DatadogCIPipelineExporter implements SpanExporter {
   private readonly diagnostics: Diagnostics;
   private readonly options: ResolvedOptions | undefined;
   private readonly store: PendingStore | undefined;
   private readonly delivery: Delivery | undefined;
   private readonly events: EventBuilder | undefined;
-  /** Events produced while the store resolves spans; drained by each export(). */
+  /** Events produced while the store resolves spans; taken by drainSlice(). */
   private ready: ReadyEvent[] = [];
   private now = 0;
   private shutdownPromise: Promise<void> | undefined;
   /** Export callbacks waiting for their events to settle. */
   private readonly waiting = new Set<() => void>();
-  /** Set while the endpoint fails (a retry was needed); cleared by the next full delivery. */
+  /** Set while the endpoint fails (a retry was needed); cleared when Datadog accepts a batch. */
   private troubled = false;
   private pumpRunning = false;
   /** The current pump run: its loop (all work handed to delivery), and its events settled. */
@@ -54,9 +39,9 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   private pumpDone: Promise<void> = Promise.resolve();
   /** Sends not yet settled, oldest first (a handful: each is a slice of events). */
   private readonly outstanding = new Set<Promise<boolean>>();
-  /** Above this many unsettled events, resolving waits for delivery (see runPump). */
+  /** Above this many unsettled events, resolving waits for delivery (see drainAll). */
   private highWater = 0;
-  /** Spans resolved per slice: small enough that a slice never overflows the queue by itself. */
+  /** Spans resolved per slice: at most a quarter of the queue (see drainAll). */
   private slice = RESOLVE_SLICE;
 
   constructor(options: DatadogCIPipelineExporterOptions = {}) {
@@ -174,7 +159,7 @@ export class DatadogCIPipelineExporter implements SpanExporter {
         await nextTurn();
         while (!this.troubled && this.diagnostics.counters.queued > this.highWater && this.outstanding.size > 0 && Date.now() < deadline) {
           const oldest = this.outstanding.values().next().value as Promise<boolean>;
-          await within(new Promise<void>((resolve) => this.untilSettledOrTrouble(oldest, resolve)), deadline);
+          await within(new Promise<void>((resolve) => this.untilSettledOrTrouble(oldest, resolve)), deadline - Date.now());
         }
       }
     } finally {
@@ -213,7 +198,7 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     if (!this.delivery || !this.options) return;
     const deadline = Date.now() + this.options.flushTimeoutMs;
     // Work the pump has yet to hand over counts too: wait for its loop, then for delivery.
-    if (this.pumpRunning) await within(this.pumpLoop, deadline);
+    if (this.pumpRunning) await within(this.pumpLoop, deadline - Date.now());
     await this.delivery.flush(Math.max(0, deadline - Date.now()));
   }
 

@@ -7,6 +7,7 @@ import { type Item, Ledger } from './ledger.js';
 import { EventQueue } from './queue.js';
 import { type BatchContext, deliverBatch } from './split.js';
 import { type Claim, Spool } from './spool.js';
+import { within } from './timers.js';
 import { createTransport } from './transport.js';
 import { describeEvent, type Delivery, type DeliveryConfig, type ReadyEvent } from './types.js';
 
@@ -216,23 +217,6 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
   }
   // Deferred so that a spool backlog is read after construction returns, not inside it.
   queueMicrotask(startWorkers);
-
-  /** Waits for `work` at most `ms`. The timer is ref'd: the caller is awaiting this deadline. */
-  function within(work: Promise<unknown>, ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, Math.max(0, ms));
-      void work.then(
-        () => {
-          clearTimeout(t);
-          resolve();
-        },
-        () => {
-          clearTimeout(t);
-          resolve();
-        },
-      );
-    });
-  }
 
   function flush(timeoutMs: number): Promise<void> {
     const mark = ledger.mark();

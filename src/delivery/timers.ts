@@ -1,4 +1,5 @@
 // Background timers are unref()ed: the exporter must never be the reason a CI process stays up.
+// The one exception is within(): its caller is awaiting that very deadline.
 
 /** Resolves after `ms`, or at once when `signal` aborts. Never rejects. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -39,4 +40,20 @@ export function linkedTimeout(ms: number, parent: AbortSignal): { signal: AbortS
       parent.removeEventListener('abort', onParent);
     },
   };
+}
+
+/**
+ * Waits for `work`, `ms` at the most (Infinity: no limit). Never rejects. The timer is ref'd on
+ * purpose: the caller awaits this deadline (flush, shutdown), and an unref'd one would let Node
+ * exit mid-shutdown, before the spool is written.
+ */
+export function within(work: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = ms === Infinity ? undefined : setTimeout(resolve, Math.max(0, ms));
+    const done = (): void => {
+      clearTimeout(t);
+      resolve();
+    };
+    void work.then(done, done);
+  });
 }

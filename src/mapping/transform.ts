@@ -78,15 +78,8 @@ export function parentOf(span: SpanData): { spanId: string; isRemote?: boolean }
 }
 
 /** Span → the event's whole resource: `shared` merged into it (after its own fields). */
-export function mapSpan(
-  span: SpanData,
-  level: Level,
-  spanAttrs: CiAttributes,
-  resourceAttrs: CiAttributes,
-  inherited: Lineage,
-  defaults: Defaults,
-): Mapped {
-  const m = mapSpanParts(span, level, spanAttrs, resourceAttrs, inherited, defaults);
+export function mapSpan(...args: Parameters<typeof mapSpanParts>): Mapped {
+  const m = mapSpanParts(...args);
   if (m.shared) Object.assign(m.resource, m.shared);
   m.shared = undefined;
   return m;
