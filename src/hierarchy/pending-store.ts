@@ -1,15 +1,17 @@
 // Rebuilds the pipeline → stage → job → step hierarchy from parent span IDs while spans arrive
 // children-first, across export() calls, with many traces interleaved.
 //
-// Every span (labelled or not) becomes a node keyed by trace ID + span ID. A node is resolved
-// once its lineage (what it inherits from labelled ancestors) is known: immediately for a
-// pipeline, a trace root, or a span whose parent lives in another process; otherwise when its
-// parent resolves. Until then it is held, and registered on its parent (a placeholder if the
-// parent has not arrived). Resolving a node resolves its waiting subtree iteratively, so each
-// span is touched a constant number of times: O(1) amortised, no recursion depth limit.
+// Every span (labelled or not) becomes a node, in a map per trace ID keyed by span ID. A node's
+// lineage (what it inherits from labelled ancestors) is known at once for a pipeline, a trace
+// root, or a span whose parent lives in another process; otherwise when its parent resolves.
+// Until then it is held, and registered on its parent (a placeholder if the parent has not
+// arrived). A node whose lineage is known goes, with its waiting subtree, onto a work stack that
+// drain() resolves iteratively (in slices, when the store is deferred), so each span is touched a
+// constant number of times: O(1) amortised, no recursion depth limit.
 //
 // Memory is bounded twice: held spans (cap + age, oldest dropped first, reported), and resolved
-// nodes remembered for late children (cap, oldest forgotten first, no data lost with them).
+// nodes remembered for late children (cap, oldest forgotten first; a child that ends after its
+// ancestors were forgotten becomes an orphan).
 import type { Level } from '../mapping/fields.js';
 import { hrTimeToMs } from '../mapping/time.js';
 import { EMPTY_LINEAGE, parentOf, type Lineage, type SpanData } from '../mapping/transform.js';
