@@ -1,11 +1,22 @@
 import { defineConfig } from 'tsup';
 
-export default defineConfig({
-  entry: ['src/index.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: 'node20',
-  platform: 'node',
-});
+export default defineConfig([
+  {
+    entry: ['src/index.ts'],
+    format: ['esm', 'cjs'],
+    dts: true,
+    sourcemap: true,
+    target: 'node20',
+    platform: 'node',
+  },
+  {
+    // The bin: ESM only, with a shebang; subcommands are split into chunks loaded on demand.
+    entry: { cli: 'src/cli/bin.ts' },
+    format: ['esm'],
+    sourcemap: true,
+    target: 'node20',
+    platform: 'node',
+    splitting: true,
+    banner: { js: '#!/usr/bin/env node' },
+  },
+]);

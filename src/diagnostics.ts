@@ -137,3 +137,31 @@ export class Diagnostics {
     return `dropped ${total} event(s) (${parts.join(', ')}); sent ${c.eventsSent}, spooled ${c.spooled}, spans received ${c.spansReceived}. See getCounters() and the README's "Delivery guarantees".`;
   }
 }
+
+/** Longest value put into a message (after escaping). */
+export const MAX_QUOTED = 200;
+
+/**
+ * A value as it may appear in a message: JSON-quoted (so a newline or a control character
+ * cannot forge a log line), clipped to `max` characters with the original length said. Every
+ * user-supplied value that goes into a message goes through here.
+ */
+export function quote(value: unknown, max = MAX_QUOTED): string {
+  let s: string;
+  if (typeof value === 'string') {
+    // Clip before escaping: escaping a 1 MB string to throw most of it away is wasted work.
+    const clipped = value.length > max ? value.slice(0, max) : value;
+    s = JSON.stringify(clipped);
+    if (value.length > max) return `${s.slice(0, max + 1)}…" (${value.length} chars)`;
+    return s.length > max + 2 ? `${s.slice(0, max + 1)}…"` : s;
+  }
+  try {
+    s = JSON.stringify(value) ?? String(value);
+  } catch {
+    s = Object.prototype.toString.call(value);
+  }
+  // JSON.stringify escapes strings but not e.g. String(symbol); strip what could break a line.
+  // eslint-disable-next-line no-control-regex -- control characters are what is being removed
+  s = s.replace(/[\u0000-\u001f\u2028\u2029]/g, ' ');
+  return s.length > max ? `${s.slice(0, max)}… (${s.length} chars)` : s;
+}
