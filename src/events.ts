@@ -2,7 +2,7 @@
 // wrong (once per kind) when something was. The store calls build() once a span's ancestors are
 // known; what it returns is what the span's descendants inherit.
 import { SpanStatusCode, type Attributes } from '@opentelemetry/api';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import type { ReadableSpanLike as ReadableSpan } from './otel-types.js';
 import type { ReadyEvent } from './delivery/types.js';
 import type { Diagnostics } from './diagnostics.js';
 import type { EvictReason } from './hierarchy/pending-store.js';

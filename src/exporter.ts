@@ -2,8 +2,7 @@
 // delivery, schedules the resolution of held spans in slices, and keeps the promises an
 // OpenTelemetry exporter makes (never throw into the host, FAILED after shutdown,
 // forceFlush/shutdown within their deadlines).
-import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { ExportResultCode, type ExportResult, type ReadableSpanLike as ReadableSpan, type SpanExporterLike as SpanExporter } from './otel-types.js';
 import { createDelivery } from './delivery/index.js';
 import { within } from './delivery/timers.js';
 import type { Delivery, ReadyEvent } from './delivery/types.js';

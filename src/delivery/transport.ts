@@ -2,7 +2,7 @@
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import { context } from '@opentelemetry/api';
-import { suppressTracing } from '@opentelemetry/core';
+import { suppressTracing } from '../otel-types.js';
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import { linkedTimeout } from './timers.js';
 

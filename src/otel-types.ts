@@ -1,0 +1,47 @@
+// The SDK's interfaces this package implements, as local structural types. Importing them from
+// `@opentelemetry/sdk-trace-base` (2.x) or `@opentelemetry/sdk-trace` (3.x) would tie the package
+// to one SDK line and pull a second SDK into the other line's users' trees; the shapes below are
+// what both lines agree on. The result codes are the SDK's two numbers.
+import { createContextKey, type Context } from '@opentelemetry/api';
+import type { SpanData } from './mapping/transform.js';
+
+/** `ExportResultCode` of `@opentelemetry/core`: SUCCESS = 0, FAILED = 1. */
+export const ExportResultCode = { SUCCESS: 0, FAILED: 1 } as const;
+export type ExportResultCode = (typeof ExportResultCode)[keyof typeof ExportResultCode];
+
+export interface ExportResult {
+  code: ExportResultCode;
+  error?: Error;
+}
+
+/** What the exporter reads of an SDK `ReadableSpan` (1.x, 2.x and 3.x shapes alike). */
+export type ReadableSpanLike = SpanData;
+
+/** The SDK's `SpanExporter`. */
+export interface SpanExporterLike {
+  export(spans: ReadableSpanLike[], resultCallback: (result: ExportResult) => void): void;
+  shutdown(): Promise<void>;
+  forceFlush?(): Promise<void>;
+}
+
+/**
+ * The SDK's `SpanProcessor`: 2.x calls onStart and onEnd; 3.x also calls onEnding (when the span
+ * is ending, still writable) before onEnd.
+ */
+export interface SpanProcessorLike<S = unknown, R = ReadableSpanLike> {
+  onStart(span: S, parentContext: Context): void;
+  onEnding?(span: S): void;
+  onEnd(span: R): void;
+  forceFlush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/**
+ * The context key of `suppressTracing()` in `@opentelemetry/core` (both lines): context keys are
+ * `Symbol.for(description)`, so this is the same key, without a runtime dependency on core.
+ */
+export const SUPPRESS_TRACING_KEY = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
+
+export function suppressTracing(context: Context): Context {
+  return context.setValue(SUPPRESS_TRACING_KEY, true);
+}
