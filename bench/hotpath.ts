@@ -14,7 +14,9 @@ import { resolve } from 'node:path';
 interface Internals {
   now: number;
   store: { add(span: ReadableSpan, level: unknown): void; drain(budget?: number): boolean };
-  levelOf(span: ReadableSpan): unknown;
+  /** The span's level: on the exporter's EventBuilder (older trees had it on the exporter). */
+  events?: { levelOf(span: ReadableSpan): unknown };
+  levelOf?(span: ReadableSpan): unknown;
   takeReady(): Array<{ json: string; bytes: number }>;
   shutdown(): Promise<void>;
 }
@@ -40,9 +42,10 @@ function runOnce(make: Make, spans: readonly ReadableSpan[]): { us: number; even
   const events: string[] = [];
   const t0 = performance.now();
   ex.now = Date.now();
+  const levelOf = ex.events ? ex.events.levelOf.bind(ex.events) : ex.levelOf!.bind(ex);
   for (let i = 0; i < spans.length; i += 512) {
     const end = Math.min(spans.length, i + 512);
-    for (let j = i; j < end; j++) ex.store.add(spans[j]!, ex.levelOf(spans[j]!));
+    for (let j = i; j < end; j++) ex.store.add(spans[j]!, levelOf(spans[j]!));
     while (ex.store.drain(500)) {
       for (const e of ex.takeReady()) events.push(e.json);
     }
