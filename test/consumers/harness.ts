@@ -97,14 +97,16 @@ export function npmCli(): string {
 
 /** The environment every npm and scenario run gets: the leg's Node first on PATH, loopback unproxied. */
 export function legEnv(node: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  // What `npm run` exports (npm_package_*, npm_config_local_prefix = this repo, ...) would leak
+  // this repo's settings into the consumer's npm; the registry, cache and user config stay.
+  const keep = new Set(['npm_config_registry', 'npm_config_cache', 'npm_config_userconfig']);
+  for (const k of Object.keys(env)) if (k.startsWith('npm_') && !keep.has(k)) delete env[k];
+  // Never Datadog: a key or site from the developer's shell must not reach a scenario.
+  for (const k of ['DD_API_KEY', 'DD_SITE', 'DD_ENV', 'NODE_OPTIONS']) delete env[k];
+  Object.assign(env, extra);
   env.PATH = `${dirname(node)}:${process.env.PATH ?? ''}`;
   env.NO_PROXY = env.no_proxy = '127.0.0.1,localhost';
-  // What `npm run` exports would leak this repo's settings into the consumer's npm.
-  for (const k of Object.keys(env)) if (k.startsWith('npm_')) delete env[k];
-  delete env.DD_API_KEY;
-  delete env.DD_SITE;
-  delete env.NODE_OPTIONS;
   return env;
 }
 
@@ -194,6 +196,12 @@ export async function installedPackages(leg: Leg): Promise<Map<string, string[]>
     out.set(name, [...(out.get(name) ?? []), path]);
   }
   return out;
+}
+
+/** The package's CLI as installed in a consumer (for scenarios that run `node <bin> run ...`). */
+export function installedBin(leg: Leg): string {
+  const pkg = JSON.parse(readFileSync(join(leg.dir, 'node_modules', PACKAGE_NAME, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+  return join(leg.dir, 'node_modules', PACKAGE_NAME, pkg.bin[PACKAGE_NAME]!);
 }
 
 /** The version of a package installed at a path in a consumer. */

@@ -1,5 +1,6 @@
 // SDK 3.x on Node 24 with @opentelemetry/api 1.10: examples/sdk3.mjs (the README's SDK 3.x
 // usage) as it is in the repo, and the same program as CommonJS.
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { checkQuickStart } from '../checks.js';
 import { REPO, type Scenario } from '../harness.js';
@@ -30,6 +31,21 @@ const scenarios: Scenario[] = [
     },
     argv: () => ['sdk3.cjs'],
     check: (run) => checkQuickStart(run),
+  },
+  {
+    // A fork's pull request has no DD_API_KEY: the example must not fail the build it observes.
+    name: 'exporter: examples/sdk3.mjs without DD_API_KEY exits 0 with one clear line',
+    legs: ['node24-sdk3'],
+    files: () => ({ 'sdk3.mjs': example }),
+    argv: () => ['sdk3.mjs'],
+    env: () => ({ DD_CI_PIPELINE_ENDPOINT: '' }),
+    check(run) {
+      assert.equal(run.exitCode, 0, 'the example failed');
+      assert.equal(run.events.length, 0);
+      const lines = run.stderr.trim().split('\n');
+      assert.match(lines[0] ?? '', /\[datadog-ci-pipeline-exporter\].*DD_API_KEY/);
+      assert.ok(lines.length <= 3, `expected a short message, got:\n${run.stderr}`);
+    },
   },
 ];
 export default scenarios;
