@@ -19,7 +19,7 @@ export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const PACKAGE_NAME = 'datadog-ci-pipeline-exporter';
 
 /** Leg names: which Node and which SDK line a consumer project has. */
-export type LegName = 'node20-sdk2' | 'node24-sdk3';
+export type LegName = 'node20-sdk2' | 'node24-sdk3' | 'node24-sdk3-latest';
 
 export interface Leg {
   name: LegName;
@@ -29,6 +29,8 @@ export interface Leg {
   dir: string;
   /** The SDK package whose tracer provider the scenarios use. */
   sdkPackage: '@opentelemetry/sdk-trace-base' | '@opentelemetry/sdk-trace';
+  /** Whether @opentelemetry/sdk-node is installed too. */
+  nodeSdk: boolean;
 }
 
 export interface ScenarioRun {
@@ -167,6 +169,8 @@ export async function createConsumer(
   node: string,
   tarball: string,
   dependencies: Record<string, string>,
+  /** Ask the registry for current metadata instead of trusting npm's cache (ranges that follow new releases). */
+  fresh = false,
 ): Promise<string> {
   await mkdir(dir, { recursive: true });
   const pkg = {
@@ -176,7 +180,7 @@ export async function createConsumer(
     dependencies: { [PACKAGE_NAME]: `file:${tarball}`, ...dependencies },
   };
   await writeFile(join(dir, 'package.json'), JSON.stringify(pkg, null, 2));
-  await npmOk(node, dir, ['install', ...INSTALL_FLAGS]);
+  await npmOk(node, dir, ['install', ...INSTALL_FLAGS.filter((f) => !fresh || f !== '--prefer-offline')]);
   return dir;
 }
 

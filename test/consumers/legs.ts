@@ -27,13 +27,15 @@ interface LegSpec {
   sdkPackage: Leg['sdkPackage'];
   /** The consumer's dependencies besides this package. */
   dependencies: Record<string, string>;
-  /** The API version the SDK line accepts (major.minor). */
+  /** The API version the SDK line accepts (prefix of the installed version). */
   api: string;
   /** Packages that must be installed exactly once. */
   single: string[];
   /** Packages that must not be installed at all. */
   absent: string[];
   node(scratchDir: string): Promise<string>;
+  /** Install with current registry metadata (the leg follows new releases). */
+  fresh?: boolean;
 }
 
 // The SDK package is pinned to the version the leg's sdk-node pins (sdk-node depends on exact
@@ -46,7 +48,7 @@ export const LEGS: Record<LegName, LegSpec> = {
       '@opentelemetry/sdk-trace-base': '2.12.0',
       '@opentelemetry/sdk-node': '0.223.0',
     },
-    api: '1.9',
+    api: '1.9.',
     single: ['@opentelemetry/api', '@opentelemetry/sdk-trace-base', '@opentelemetry/sdk-trace', '@opentelemetry/core'],
     absent: [],
     node: () => Promise.resolve(process.execPath),
@@ -58,11 +60,25 @@ export const LEGS: Record<LegName, LegSpec> = {
       '@opentelemetry/sdk-trace': '3.1.0',
       '@opentelemetry/sdk-node': '0.301.0',
     },
-    api: '1.10',
+    api: '1.10.',
     single: ['@opentelemetry/api', '@opentelemetry/sdk-trace', '@opentelemetry/core'],
     // This package must not bring the 2.x SDK into a 3.x project.
     absent: ['@opentelemetry/sdk-trace-base'],
     node: (dir) => installNode24(join(dir, 'node24')),
+  },
+  // The issue's new user: today's API and SDK as `npm install` picks them (ranges, not pins), no
+  // sdk-node. The one leg that follows new releases.
+  'node24-sdk3-latest': {
+    sdkPackage: '@opentelemetry/sdk-trace',
+    dependencies: {
+      '@opentelemetry/api': '^1.10.0',
+      '@opentelemetry/sdk-trace': '^3.1.1',
+    },
+    api: '1.',
+    single: ['@opentelemetry/api', '@opentelemetry/sdk-trace', '@opentelemetry/core'],
+    absent: ['@opentelemetry/sdk-trace-base'],
+    node: (dir) => installNode24(join(dir, 'node24')),
+    fresh: true,
   },
 };
 
@@ -76,8 +92,8 @@ export function legSuite(name: LegName): void {
       const s = await scratch(name);
       cleanup = s.cleanup;
       const [tarball, node] = await Promise.all([packRepo(s.dir), spec.node(s.dir)]);
-      const dir = await createConsumer(join(s.dir, 'consumer'), node, tarball, spec.dependencies);
-      leg = { name, node, dir, sdkPackage: spec.sdkPackage };
+      const dir = await createConsumer(join(s.dir, 'consumer'), node, tarball, spec.dependencies, spec.fresh);
+      leg = { name, node, dir, sdkPackage: spec.sdkPackage, nodeSdk: '@opentelemetry/sdk-node' in spec.dependencies };
     }, { timeout: 600_000 });
 
     after(async () => {
@@ -89,14 +105,14 @@ export function legSuite(name: LegName): void {
       return leg;
     };
 
-    test(`one copy of the API (${spec.api}) and of the SDK; npm ls finds no problem`, async () => {
+    test(`one copy of the API (${spec.api}x) and of the SDK; npm ls finds no problem`, async () => {
       const installed = await installedPackages(ready());
       for (const pkg of spec.single) {
         const copies = installed.get(pkg) ?? [];
         assert.equal(copies.length, 1, `${pkg}: ${copies.length} copies: ${copies.join(', ')}`);
       }
       const api = versionAt(installed.get('@opentelemetry/api')![0]!);
-      assert.ok(api.startsWith(`${spec.api}.`), `@opentelemetry/api ${api}`);
+      assert.ok(api.startsWith(spec.api), `@opentelemetry/api ${api}`);
       for (const pkg of spec.absent) assert.deepEqual(installed.get(pkg) ?? [], [], `${pkg} is installed`);
     });
 

@@ -9,8 +9,7 @@ function source(leg: Leg): string {
   const provider = sdk3 ? 'TracerProvider' : 'BasicTracerProvider';
   const processor = sdk3 ? 'new BatchSpanProcessor({ exporter })' : 'new BatchSpanProcessor(exporter)';
   return `import { ${provider}, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '${leg.sdkPackage}';
-import { NodeSDK } from '@opentelemetry/sdk-node';
-import {
+${leg.nodeSdk ? "import { NodeSDK } from '@opentelemetry/sdk-node';\n" : ''}import {
   DatadogCIPipelineExporter,
   DATADOG_SITES,
   VERSION,
@@ -29,8 +28,7 @@ const options: DatadogCIPipelineExporterOptions = {
 };
 const exporter: SpanExporter = new DatadogCIPipelineExporter(options);
 export const provider = new ${provider}({ spanProcessors: [${processor}] });
-export const sdk = new NodeSDK({ traceExporter: new DatadogCIPipelineExporter() });
-
+${leg.nodeSdk ? 'export const sdk = new NodeSDK({ traceExporter: new DatadogCIPipelineExporter() });\n' : ''}
 declare const spans: ReadableSpan[];
 exporter.export(spans, (result) => void result.code);
 const counters: Counters = new DatadogCIPipelineExporter().getCounters();

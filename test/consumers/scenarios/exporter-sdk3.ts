@@ -17,14 +17,14 @@ const cjs = sdk2Cjs
 const scenarios: Scenario[] = [
   {
     name: 'exporter: examples/sdk3.mjs (SDK 3.x, ES module)',
-    legs: ['node24-sdk3'],
+    legs: ['node24-sdk3', 'node24-sdk3-latest'],
     files: () => ({ 'sdk3.mjs': example }),
     argv: () => ['sdk3.mjs'],
     check: (run) => checkQuickStart(run),
   },
   {
     name: 'exporter: SDK 3.x quick start as CommonJS',
-    legs: ['node24-sdk3'],
+    legs: ['node24-sdk3', 'node24-sdk3-latest'],
     files: () => {
       if (!cjs.includes('BatchSpanProcessor({ exporter:') || cjs.includes('sdk-trace-base')) throw new Error('the SDK 3 CommonJS program was not derived');
       return { 'sdk3.cjs': cjs };
@@ -35,7 +35,7 @@ const scenarios: Scenario[] = [
   {
     // A fork's pull request has no DD_API_KEY: the example must not fail the build it observes.
     name: 'exporter: examples/sdk3.mjs without DD_API_KEY exits 0 with one clear line',
-    legs: ['node24-sdk3'],
+    legs: ['node24-sdk3', 'node24-sdk3-latest'],
     files: () => ({ 'sdk3.mjs': example }),
     argv: () => ['sdk3.mjs'],
     env: () => ({ DD_CI_PIPELINE_ENDPOINT: '' }),
