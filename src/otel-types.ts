@@ -25,8 +25,14 @@ export interface SpanExporterLike {
 }
 
 /**
- * The SDK's `SpanProcessor`: 2.x calls onStart and onEnd; 3.x also calls onEnding (when the span
- * is ending, still writable) before onEnd.
+ * The SDK's `SpanProcessor`, as 2.x (sdk-trace-base) and 3.x (sdk-trace) call it:
+ * - `onStart(span, parentContext)` from the span's constructor, for recording (sampled) spans
+ *   only, before the tracer returns the span;
+ * - `onEnding(span)` (optional, `@experimental` in both lines; 3.x and 2.x since late 2025) from
+ *   `span.end()`, after the end time is set but while the span is still writable;
+ * - `onEnd(span)` right after, with the span marked ended (read-only from then on);
+ * - `forceFlush()` from the provider's forceFlush, `shutdown()` from its shutdown.
+ * A span that is never ended never reaches onEnding/onEnd.
  */
 export interface SpanProcessorLike<S = unknown, R = ReadableSpanLike> {
   onStart(span: S, parentContext: Context): void;
