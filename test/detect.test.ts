@@ -4,7 +4,7 @@
 // values fill what attributes leave out, and attributes always win.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -140,9 +140,10 @@ function makeRepo(t: { after(fn: () => void): void }): string {
 test('detection: a local git repository → sha, branch, author, committer, times, message, scrubbed remote', async (t) => {
   const dir = makeRepo(t);
   const sha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, encoding: 'utf8' }).trim();
-  const raw = await detectGit(dir);
+  // A generous budget: this test is about the values, and the machine may be loaded.
+  const raw = await detectGit(dir, process.env, 30_000);
   assert.equal(raw.repository_url, 'https://x-access-token:ghs_s3cretT0ken@github.com/acme/thing.git', 'detectGit reports what git says');
-  const d = await detectEnvironment({ PATH: process.env.PATH }, { cwd: dir });
+  const d = await detectEnvironment({ PATH: process.env.PATH }, { cwd: dir, gitTimeoutMs: 30_000 });
   assert.deepEqual(d.git, {
     sha,
     author_name: 'Ada Author',
@@ -163,7 +164,7 @@ test('detection: a tag at HEAD is the ref; a detached HEAD names no branch', asy
   execFileSync('git', ['tag', 'v1.2.3'], { cwd: dir });
   execFileSync('git', ['checkout', '-q', '--detach'], { cwd: dir });
   clearGitCache();
-  const g = await detectGit(dir);
+  const g = await detectGit(dir, process.env, 30_000);
   assert.equal(g.tag, 'v1.2.3');
   assert.equal(g.branch, undefined);
   assert.deepEqual(parseRefs('HEAD -> main, tag: v1, origin/main'), { branch: 'main', tag: 'v1' });
@@ -193,6 +194,32 @@ test('detection: a hung git is given up at the timeout', async (t) => {
   const started = Date.now();
   assert.deepEqual(await detectGit(dir, { PATH: `${bin}:${process.env.PATH}` }, 200), {});
   assert.ok(Date.now() - started < 3000, 'not waiting for the hung git');
+});
+
+test('a short-lived host does not wait for git: detection never keeps the process alive', { timeout: 60_000 }, async (t) => {
+  const bin = mkdtempSync(join(tmpdir(), 'detect-slowgit-'));
+  t.after(() => rmSync(bin, { recursive: true, force: true }));
+  execFileSync('sh', ['-c', `printf '#!/bin/sh\\nsleep 8\\n' > ${bin}/git && chmod +x ${bin}/git`]);
+  const script = `
+    import { DatadogCIPipelineExporter } from './src/index.js';
+    new DatadogCIPipelineExporter({ endpoint: 'http://127.0.0.1:9/api/v2/ci/pipeline', logger: () => {} });
+    console.log(Date.now());
+  `;
+  const { ended, exited, code } = await new Promise<{ ended: number; exited: number; code: number | null }>((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: new URL('..', import.meta.url).pathname,
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('exit', (c) => resolve({ ended: Number(out.trim()), exited: Date.now(), code: c }));
+  });
+  assert.equal(code, 0);
+  assert.ok(Number.isFinite(ended));
+  // The hung git sleeps 8 s in a child shell (so even killing it at 1 s would leave its output
+  // pipe open); the process leaves as soon as its own code is done.
+  assert.ok(exited - ended < 4_000, `lingered ${exited - ended} ms after its code ended`);
 });
 
 test('end to end: detected CI values fill a pipeline, job and step; attributes always win', async (t) => {
@@ -284,9 +311,11 @@ test('end to end: the local repository’s git goes on every event, below git at
   process.chdir(dir);
   let h: Awaited<ReturnType<typeof startHarness>>;
   try {
+    // Asked first with a generous budget (the machine may be loaded); the exporter, which asks
+    // git at its construction, gets this same cached answer.
+    const asked = detectGit(process.cwd(), process.env, 30_000);
     h = await startHarness(t);
-    // The exporter asked git at construction; this is the same (cached) answer.
-    await detectGit(process.cwd());
+    await asked;
   } finally {
     process.chdir(before);
   }

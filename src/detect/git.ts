@@ -111,6 +111,8 @@ function run(cwd: string, env: Env, deadline: number, args: string[], d: Detecti
     };
     const timer = setTimeout(() => {
       child?.kill('SIGKILL');
+      // A process git started may still hold the pipe open: let go of it.
+      child?.stdout?.destroy();
       done(undefined);
     }, timeout);
     timer.unref();
