@@ -1,7 +1,7 @@
 // User-facing options, their defaults, and their validation. A bad option is a configuration
 // error: reported once, in one line that says how to fix it, never thrown at the host program.
 import type { DeliveryConfig } from './delivery/types.js';
-import type { Logger } from './diagnostics.js';
+import { quote, type Logger } from './diagnostics.js';
 import { MAX_EVENT_AGE_MS } from './validation/validate.js';
 import { DATADOG_SITES, endpointForSite, type DatadogSite } from './sites.js';
 import { PACKAGE_NAME, VERSION } from './version.js';
@@ -166,7 +166,7 @@ export function resolveOptions(o: DatadogCIPipelineExporterOptions = {}, env: No
 
   // CI detection and secret scrubbing.
   if (o.detectEnvironment !== undefined && typeof o.detectEnvironment !== 'boolean') {
-    problems.push(`option detectEnvironment must be true or false, got ${JSON.stringify(o.detectEnvironment)}`);
+    problems.push(`option detectEnvironment must be true or false, got ${quote(o.detectEnvironment)}`);
   }
   const redact = resolveRedactParameters(o.redactParameters);
   if (!redact.ok) problems.push(redact.problem);

@@ -108,7 +108,7 @@ test('redactParameters: default words, a list instead, a RegExp, false, and a ba
 
   const bad = resolveOptions({ endpoint: 'http://127.0.0.1:1/', redactParameters: 'TOKEN' as unknown as string[] });
   assert.equal(bad.ok, false);
-  assert.match(!bad.ok ? bad.message : '', /option redactParameters must be a list of key substrings, a RegExp or false/);
+  assert.match(!bad.ok ? bad.message : '', /option redactParameters must be a list of key substrings \(e.g. \['TOKEN', 'SECRET'\]\), a RegExp or false, got "TOKEN"/);
   const badDetect = resolveOptions({ endpoint: 'http://127.0.0.1:1/', detectEnvironment: 'no' as unknown as boolean });
   assert.match(!badDetect.ok ? badDetect.message : '', /option detectEnvironment must be true or false/);
 });

@@ -5,6 +5,7 @@
 // Cheap on the hot path: a URL field is looked at only when it contains '@' or '?', an error
 // message only when it contains '://', parameters only when there are some, and the API key is
 // looked for with one `includes` on the event's JSON.
+import { quote } from '../diagnostics.js';
 import type { SharedFields } from './shared.js';
 
 export const REDACTED = '[redacted]';
@@ -46,7 +47,7 @@ export function resolveRedactParameters(value: unknown): { ok: true; redactor: P
   if (Array.isArray(value) && value.every((w) => typeof w === 'string')) return { ok: true, redactor: wordsRedactor(value) };
   return {
     ok: false,
-    problem: `option redactParameters must be a list of key substrings, a RegExp or false, got ${typeof value === 'object' ? JSON.stringify(value) : String(value)}`,
+    problem: `option redactParameters must be a list of key substrings (e.g. ['TOKEN', 'SECRET']), a RegExp or false, got ${quote(value)}`,
   };
 }
 
