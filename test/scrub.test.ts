@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpanStatusCode } from '@opentelemetry/api';
+import fc from 'fast-check';
 import { resolveOptions } from '../src/options.js';
 import {
   apiKeyNeedle,
@@ -39,6 +40,24 @@ test('scrubUrl: credentials out of URLs, scheme, host and path kept', () => {
   for (const [input, expected] of cases) assert.equal(scrubUrl(input), expected, input);
   // Idempotent: a scrubbed URL stays as it is.
   for (const [, expected] of cases) assert.equal(scrubUrl(expected), expected, expected);
+});
+
+test('scrubUrl, property: no password survives, scheme, host and path are kept, scrubbing twice changes nothing', () => {
+  const word = fc.stringMatching(/^[A-Za-z0-9._~-]{1,20}$/);
+  const secret = fc.stringMatching(/^[A-Za-z0-9_~%!$&'()*+,;=-]{6,30}$/).map((s) => `S3cr3t${s}`);
+  fc.assert(
+    fc.property(fc.constantFrom('https', 'http', 'ssh', 'git+ssh'), word, secret, fc.array(word, { maxLength: 4 }), (scheme, user, password, path) => {
+      const tail = `/${path.join('/')}`;
+      const url = `${scheme}://${user}:${password}@git.example.com:8443${tail}`;
+      const out = scrubUrl(url);
+      assert.ok(!out.includes(password), `${url} → ${out}`);
+      const kept = scheme.startsWith('http') ? '' : `${user}@`;
+      assert.equal(out, `${scheme}://${kept}git.example.com:8443${tail}`);
+      assert.equal(scrubUrl(out), out);
+      assert.ok(!scrubText(`failed: ${url} (exit 128)`).includes(password));
+    }),
+    { numRuns: 300 },
+  );
 });
 
 test('scrubText: URLs inside an error message', () => {

@@ -110,12 +110,23 @@ function safeDecode(s: string): string {
   }
 }
 
+/** `scheme://userinfo@` in free text; the user info may hold quotes (RFC 3986 allows them). */
+const USERINFO_IN_TEXT = /\b([a-z][a-z0-9+.-]*):\/\/((?:[^\s/?#@]*@)+)/gi;
+/** A URL in free text: up to whitespace or a quote (messages quote URLs: 'https://…'). */
 const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>`]+/gi;
 
 /** Every URL inside free text (an error message) scrubbed as scrubUrl does. */
 export function scrubText(text: string): string {
   if (!text.includes('://')) return text;
-  return text.replace(URL_IN_TEXT, (url) => scrubUrl(url));
+  let out = text;
+  if (out.includes('@')) {
+    out = out.replace(USERINFO_IN_TEXT, (_m, scheme: string, userinfo: string) => {
+      if (/^https?$/i.test(scheme)) return `${scheme}://`;
+      const colon = userinfo.indexOf(':');
+      return `${scheme}://${colon === -1 ? userinfo : `${userinfo.slice(0, colon)}@`}`;
+    });
+  }
+  return out.includes('?') ? out.replace(URL_IN_TEXT, (url) => scrubUrl(url)) : out;
 }
 
 /** scrubUrl on `o[key]` when it is a string that may carry a secret; in place. */
