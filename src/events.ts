@@ -12,6 +12,8 @@ import { mapSpanParts, type Defaults, type Lineage, type SpanData } from './mapp
 import type { ResolvedOptions } from './options.js';
 import { eventJson } from './serialization/event-json.js';
 import { validateEvent } from './validation/validate.js';
+import { detectCiEnvironment, detectGit, sendableGit, withLocalGit, type DetectedEnvironment } from './detect/index.js';
+import { apiKeyNeedle, redactApiKey, scrubEvent, type ScrubConfig } from './mapping/scrub.js';
 
 interface ResourceInfo {
   attrs: CiAttributes;
@@ -21,11 +23,23 @@ interface ResourceInfo {
 export class EventBuilder {
   /** Parsed resource-level `ci.*` attributes and defaults, once per Resource object. */
   private readonly resources = new WeakMap<object, ResourceInfo>();
+  /**
+   * The CI/git detection layer (undefined when turned off): the provider's variables at once, the
+   * local repository's git when `git` answers (see startDetection).
+   */
+  private readonly detected: DetectedEnvironment | undefined;
+  private readonly scrub: ScrubConfig;
+  /** The API key as it would appear in JSON; events are searched for it once serialized. */
+  private readonly keyNeedle: string | undefined;
 
   constructor(
     private readonly options: ResolvedOptions,
     private readonly diagnostics: Diagnostics,
-  ) {}
+  ) {
+    this.scrub = { redactParameter: options.redactParameter };
+    this.keyNeedle = apiKeyNeedle(options.delivery.apiKey);
+    if (options.detectEnvironment) this.detected = this.startDetection();
+  }
 
   /** The span's `ci.level`, or undefined (unlabelled, or an unknown value: warned once). */
   levelOf(span: ReadableSpan): Level | undefined {
@@ -62,6 +76,7 @@ export class EventBuilder {
       this.diagnostics.once(`attr:${key}`, `${describe(span, level)}: attribute ${key} ${problem}.`),
     );
     const mapped = mapSpanParts(span, level, attrs, resource.attrs, inherited, resource.defaults);
+    scrubEvent(mapped.resource, mapped.shared, this.scrub);
     const what = describer(span, level, mapped.resource.name);
     const fallback = span.status.code === SpanStatusCode.ERROR ? 'error' : 'success';
     const verdict = validateEvent(mapped.resource, mapped, what, now, fallback, this.options.maxEventAgeMs, mapped.shared);
@@ -73,7 +88,7 @@ export class EventBuilder {
       this.diagnostics.drop(verdict.reason, 1, verdict.problem.kind, `${verdict.problem.message} (reported once; see getCounters().dropped)`);
       return mapped.lineage;
     }
-    const json = eventJson(mapped.resource, mapped.shared, mapped.envelope);
+    const json = redactApiKey(eventJson(mapped.resource, mapped.shared, mapped.envelope), this.keyNeedle);
     out.push({ json, bytes: Buffer.byteLength(json), timeMs: mapped.timeMs, describe: what });
     this.diagnostics.counters.eventsReady++;
     return mapped.lineage;
@@ -103,9 +118,35 @@ export class EventBuilder {
     if (env !== undefined) defaults.env = env;
     if (this.options.service !== undefined) defaults.service = this.options.service;
     if (a['host.name'] !== undefined) defaults.hostname = String(a['host.name']);
+    if (this.detected) defaults.detected = this.detected;
     info = { attrs, defaults };
     this.resources.set(resource, info);
     return info;
+  }
+
+  /**
+   * Once per exporter, at its construction (not at import): the CI provider's variables now, and
+   * `git` in the background (once per process, ≤ 1 s, see detect/git.ts); events built before git
+   * answers go without the local repository's details. Git goes in only when Datadog can take it
+   * on its own (repository URL, SHA, author email); otherwise validation would leave it out, with
+   * a message, on every run.
+   */
+  private startDetection(): DetectedEnvironment {
+    const ci = detectCiEnvironment(process.env);
+    const layer: DetectedEnvironment = { pipeline: ci.pipeline, job: ci.job, node: ci.node };
+    if (ci.provider !== undefined) layer.provider = ci.provider;
+    if (sendableGit(ci.git)) layer.git = ci.git;
+    let cwd: string;
+    try {
+      cwd = process.cwd();
+    } catch {
+      return layer; // the working directory was deleted: no repository to ask
+    }
+    void detectGit(cwd, process.env, undefined, true).then((local) => {
+      const full = withLocalGit(ci, local);
+      if (sendableGit(full.git)) layer.git = full.git;
+    });
+    return layer;
   }
 }
 

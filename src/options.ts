@@ -1,10 +1,11 @@
 // User-facing options, their defaults, and their validation. A bad option is a configuration
 // error: reported once, in one line that says how to fix it, never thrown at the host program.
 import type { DeliveryConfig } from './delivery/types.js';
-import type { Logger } from './diagnostics.js';
+import { quote, type Logger } from './diagnostics.js';
 import { MAX_EVENT_AGE_MS } from './validation/validate.js';
 import { DATADOG_SITES, endpointForSite, type DatadogSite } from './sites.js';
 import { PACKAGE_NAME, VERSION } from './version.js';
+import { resolveRedactParameters, type ParameterRedactor } from './mapping/scrub.js';
 
 export interface DatadogCIPipelineExporterOptions {
   /** Datadog API key. Default: `DD_API_KEY`. Sent only in the `DD-API-KEY` header; never logged. */
@@ -53,6 +54,19 @@ export interface DatadogCIPipelineExporterOptions {
   proxy?: string | false;
   /** Where messages go, one line each. Default: stderr, prefixed `[datadog-ci-pipeline-exporter]`. */
   logger?: Logger;
+
+  // --- CI detection and secret scrubbing (see the README's "CI and git detection" and "Secrets") ---
+  /**
+   * Fill what attributes do not give from the CI provider's environment variables and the local
+   * repository (`git`, once, at most ~1 s). Default true; `false` turns it off.
+   */
+  detectEnvironment?: boolean;
+  /**
+   * `parameters` sent as `[redacted]`: a list of case-insensitive substrings of the key (replacing
+   * the default TOKEN, SECRET, PASSWORD, PASSWD, KEY, CREDENTIAL, AUTH), a RegExp tested on the
+   * key, or `false` for none. URL credentials and the API key are removed whatever this says.
+   */
+  redactParameters?: readonly string[] | RegExp | false;
 }
 
 export interface ResolvedOptions {
@@ -65,6 +79,9 @@ export interface ResolvedOptions {
   maxEventAgeMs: number;
   flushTimeoutMs: number;
   shutdownTimeoutMs: number;
+  /** CI detection and secret scrubbing. */
+  detectEnvironment: boolean;
+  redactParameter: ParameterRedactor | undefined;
 }
 
 export type Resolution = { ok: true; options: ResolvedOptions } | { ok: false; message: string };
@@ -147,6 +164,13 @@ export function resolveOptions(o: DatadogCIPipelineExporterOptions = {}, env: No
     if (!ok) problems.push('option proxy must be an http(s) URL such as http://proxy.example:3128');
   }
 
+  // CI detection and secret scrubbing.
+  if (o.detectEnvironment !== undefined && typeof o.detectEnvironment !== 'boolean') {
+    problems.push(`option detectEnvironment must be true or false, got ${quote(o.detectEnvironment)}`);
+  }
+  const redact = resolveRedactParameters(o.redactParameters);
+  if (!redact.ok) problems.push(redact.problem);
+
   if (problems.length > 0) {
     return {
       ok: false,
@@ -180,6 +204,8 @@ export function resolveOptions(o: DatadogCIPipelineExporterOptions = {}, env: No
       maxEventAgeMs,
       flushTimeoutMs,
       shutdownTimeoutMs,
+      detectEnvironment: o.detectEnvironment !== false,
+      redactParameter: redact.ok ? redact.redactor : undefined,
     },
   };
 }

@@ -2,6 +2,7 @@
 // parsed `ci.*` attributes, the lineage inherited from labelled ancestors, the defaults), so it
 // can be tested with plain objects.
 import { SpanStatusCode, type Attributes, type HrTime } from '@opentelemetry/api';
+import type { DetectedEnvironment } from '../detect/index.js';
 import type { CiAttributes } from './attributes.js';
 import { LEVEL_BIT, type Level } from './fields.js';
 import { spanIdToUuid, traceIdToUuid } from './ids.js';
@@ -46,6 +47,8 @@ export interface Defaults {
   service?: string;
   /** From the resource's host.name. */
   hostname?: string;
+  /** Detected from the CI provider's environment and git (detect/): below every attribute. */
+  detected?: DetectedEnvironment;
 }
 
 export interface Envelope {
@@ -106,6 +109,8 @@ export function mapSpanParts(
     r.parameters = { ...resourceAttrs.parameters, ...spanAttrs.parameters };
   }
 
+  if (defaults.detected) applyDetected(r, level, defaults.detected, inherited);
+
   const { traceId, spanId } = span.spanContext();
   const name = typeof r.name === 'string' ? r.name : span.name;
   r.name = name;
@@ -161,7 +166,8 @@ export function mapSpanParts(
   }
 
   // Git, env, provider, service: own > inherited from ancestors > resource > options/environment.
-  const git = mergeGit(fromResource.git, inherited.git, own.git);
+  // Detected git is the weakest layer; an ancestor's git already has it beneath.
+  const git = mergeGit(inherited.git ? undefined : defaults.detected?.git, fromResource.git, inherited.git, own.git);
   // The ancestors' git object itself (nothing layered on it) is shared; anything else is own.
   const gitShared = git !== undefined && git === inherited.git;
   if (git && !gitShared) r.git = git;
@@ -213,6 +219,32 @@ export function mapSpanParts(
   }
 
   return { resource: r as Resource, shared, envelope, lineage, timeMs: endMs, startMs };
+}
+
+/**
+ * Detected CI values where attributes gave none (attributes always win; detected values win over
+ * derived ones such as the span's name). Pipeline: name, url, pipeline_id. Job: url; its name only
+ * for a job with no labelled ancestor in this process (the process *is* that CI job), so jobs a
+ * build tool creates inside it keep their own names. Job and step: node name and workspace.
+ */
+function applyDetected(r: Record<string, unknown>, level: Level, d: DetectedEnvironment, inherited: Lineage): void {
+  if (level === 'pipeline') {
+    if (r.name === undefined && d.pipeline.name !== undefined) r.name = d.pipeline.name;
+    if (r.url === undefined && d.pipeline.url !== undefined) r.url = d.pipeline.url;
+    if (r.pipeline_id === undefined && d.pipeline.pipeline_id !== undefined) r.pipeline_id = d.pipeline.pipeline_id;
+    return;
+  }
+  if (level === 'stage') return;
+  if (level === 'job') {
+    if (r.url === undefined && d.job.url !== undefined) r.url = d.job.url;
+    if (r.name === undefined && d.job.name !== undefined && !inherited.pipeline && !inherited.stage && !inherited.job) r.name = d.job.name;
+  }
+  if (d.node.name !== undefined || d.node.workspace !== undefined) {
+    const node = (r.node as Record<string, unknown> | undefined) ?? {};
+    if (node.name === undefined && d.node.name !== undefined) node.name = d.node.name;
+    if (node.workspace === undefined && d.node.workspace !== undefined) node.workspace = d.node.workspace;
+    r.node = node;
+  }
 }
 
 /** Explicit link attributes give way to the hierarchy's (rare: a delete makes `r` slower). */

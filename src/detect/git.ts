@@ -1,0 +1,151 @@
+// The local repository's commit, through the `git` command: once per process and directory,
+// bounded in time, never fatal. Two short `git` runs (the commit with its refs, the origin URL),
+// asynchronous: spawning a process takes 2–40 ms depending on the machine's load, too long to
+// block the host's event loop for. The runs are unref'd (a short-lived host does not wait for
+// them) and killed at GIT_TIMEOUT_MS (a hung git on a network filesystem or behind a lock).
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { GitInfo } from '../mapping/transform.js';
+
+/** The whole budget of one detection, all git runs together. */
+export const GIT_TIMEOUT_MS = 1000;
+
+type Env = Record<string, string | undefined>;
+
+const SEP = '\x1f';
+// %H sha, author name/email/time, committer name/email/time (strict ISO 8601), %D the refs
+// pointing at HEAD ("HEAD -> main, tag: v1.0, origin/main"), %B the raw message (last: it may
+// hold anything but NUL).
+const FORMAT = ['%H', '%an', '%ae', '%aI', '%cn', '%ce', '%cI', '%D', '%B'].join('%x1f');
+
+/** A git detection under way or done; `hold()` makes its runs keep the process alive. */
+interface Detection {
+  promise: Promise<GitInfo>;
+  held: boolean;
+  child: ChildProcess | undefined;
+}
+
+const cache = new Map<string, Detection>();
+
+/**
+ * What `git` says about HEAD in `cwd`: sha, branch or tag, origin URL (not scrubbed: see
+ * detect/index.ts), author and committer, message. `{}` when git is missing, `cwd` is not a
+ * repository, or git takes too long. Never rejects. Cached per directory for the process's life.
+ * `background`: the runs do not keep the process alive (the exporter's use: a short-lived host
+ * does not wait for them); an awaited call (the default) does.
+ */
+export function detectGit(cwd: string = process.cwd(), env: Env = process.env, timeoutMs = GIT_TIMEOUT_MS, background = false): Promise<GitInfo> {
+  const key = `${cwd}\0${env.PATH ?? ''}`;
+  let d = cache.get(key);
+  if (!d) {
+    const fresh: Detection = { promise: Promise.resolve({}), held: !background, child: undefined };
+    fresh.promise = readGit(cwd, env, timeoutMs, fresh).catch(() => ({}));
+    cache.set(key, fresh);
+    d = fresh;
+  } else if (!background && !d.held) {
+    d.held = true;
+    hold(d.child);
+  }
+  return d.promise;
+}
+
+/** Forgets what detectGit() learned (tests). */
+export function clearGitCache(): void {
+  cache.clear();
+}
+
+function hold(child: ChildProcess | undefined): void {
+  child?.ref();
+  (child?.stdout as unknown as { ref?: () => void } | null | undefined)?.ref?.();
+}
+
+async function readGit(cwd: string, env: Env, timeoutMs: number, d: Detection): Promise<GitInfo> {
+  const deadline = Date.now() + timeoutMs;
+  const log = await run(cwd, env, deadline, ['log', '-1', '--no-color', `--format=${FORMAT}`], d);
+  if (log === undefined) return {};
+  const parts = log.split(SEP);
+  if (parts.length < 9 || !/^[0-9a-f]{40}$/.test(parts[0]!)) return {};
+  const [sha, an, ae, at, cn, ce, ct, refs] = parts as [string, string, string, string, string, string, string, string];
+  const message = parts.slice(8).join(SEP).replace(/\s+$/, '');
+  const git: GitInfo = { sha };
+  const put = (k: string, value: string | undefined): void => {
+    if (value !== undefined && value.trim() !== '') git[k] = value.trim();
+  };
+  put('author_name', an);
+  put('author_email', ae);
+  put('author_time', at);
+  put('committer_name', cn);
+  put('committer_email', ce);
+  put('commit_time', ct);
+  if (message !== '') git.message = message;
+  const { branch, tag } = parseRefs(refs);
+  // A tag build is about the tag; a branch is only named when HEAD is on it (not detached).
+  if (tag !== undefined) git.tag = tag;
+  else if (branch !== undefined) git.branch = branch;
+  put('repository_url', (await run(cwd, env, deadline, ['config', '--get', 'remote.origin.url'], d))?.trim());
+  return git;
+}
+
+/** `%D` → the branch HEAD is on and the first tag at HEAD. */
+export function parseRefs(refs: string): { branch?: string; tag?: string } {
+  let branch: string | undefined;
+  let tag: string | undefined;
+  for (const raw of refs.split(',')) {
+    const ref = raw.trim();
+    if (ref.startsWith('HEAD -> ')) branch ??= ref.slice('HEAD -> '.length);
+    else if (ref.startsWith('tag: ')) tag ??= ref.slice('tag: '.length);
+  }
+  return { ...(branch !== undefined && { branch }), ...(tag !== undefined && { tag }) };
+}
+
+/** One git run; its stdout, or undefined on any failure (absent, not a repository, timeout). */
+function run(cwd: string, env: Env, deadline: number, args: string[], d: Detection): Promise<string | undefined> {
+  const timeout = deadline - Date.now();
+  if (timeout <= 0) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (value: string | undefined): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(value);
+    };
+    const timer = setTimeout(() => {
+      child?.kill('SIGKILL');
+      // A process git started may still hold the pipe open: let go of it.
+      child?.stdout?.destroy();
+      done(undefined);
+    }, timeout);
+    timer.unref();
+    let child: ChildProcess | undefined;
+    try {
+      child = spawn('git', args, {
+        cwd,
+        // No prompt for credentials, no index lock taken, messages in one language.
+        env: { ...env, GIT_TERMINAL_PROMPT: '0', GIT_OPTIONAL_LOCKS: '0', LC_ALL: 'C' },
+        stdio: ['ignore', 'pipe', 'ignore'],
+        windowsHide: true,
+      });
+    } catch {
+      done(undefined);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    child.stdout!.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_OUTPUT) child!.kill('SIGKILL');
+      else chunks.push(c);
+    });
+    child.on('error', () => done(undefined));
+    child.on('close', (code) => done(code === 0 && size <= MAX_OUTPUT ? Buffer.concat(chunks).toString('utf8') : undefined));
+    d.child = child;
+    if (!d.held) {
+      // In the background, the host's exit does not wait for detection.
+      child.unref();
+      (child.stdout as unknown as { unref?: () => void }).unref?.();
+    }
+  });
+}
+
+/** A commit message beyond this is not ours to send (the API clips it anyway). */
+const MAX_OUTPUT = 1 << 20;
