@@ -52,6 +52,8 @@ export async function startHarness(t: TestContext, o: HarnessOptions = {}): Prom
     logger: (l) => lines.push(l),
     flushTimeoutMs: 10_000,
     shutdownTimeoutMs: 10_000,
+    // The suite must not depend on the CI provider it runs in (test/detect.test.ts covers it).
+    detectEnvironment: false,
     ...o.exporter,
   });
   const recorder = new SpanRecorder();
