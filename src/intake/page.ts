@@ -105,7 +105,7 @@ function fmt(d) {
   if (d < 1000) return Math.round(d) + " ms";
   if (d < 60000) return (d / 1000).toFixed(d < 10000 ? 2 : 1) + " s";
   var m = Math.floor(d / 60000), s = Math.round((d % 60000) / 1000);
-  if (m < 60) return m + " min " + s + " s";
+  if (m < 60) return m + " min" + (s ? " " + s + " s" : "");
   return Math.floor(m / 60) + " h " + (m % 60) + " min";
 }
 function clock(t) { return isFinite(t) ? new Date(t).toLocaleTimeString() : "?"; }

@@ -153,7 +153,8 @@ export async function startIntakeServer(options: IntakeServerOptions = {}): Prom
       });
       res.end(page);
     } else if (path === SNAPSHOT_PATH) {
-      const since = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('since'));
+      const param = new URL(req.url ?? '/', 'http://x').searchParams.get('since');
+      const since = param === null || param === '' ? NaN : Number(param);
       const now = Date.now();
       const body =
         Number.isFinite(since) && since === store.currentRevision
