@@ -232,5 +232,12 @@ test('pipeline page: rows, order and colours; a failed step’s error; a running
   assert.equal(await page.$eval(`${runningRow} .bar`, (b) => getComputedStyle(b).backgroundColor), RGB.success);
   assert.equal(await page.locator(runningRow).count(), 1, 'the finished job replaces the running one');
 
+  // An older pipeline folds to its title and opens again.
+  await page.click('section.pipeline[data-name="nightly #41"] .caret');
+  await page.waitForSelector('section.pipeline.folded[data-name="nightly #41"]');
+  assert.equal(await page.locator('section.pipeline[data-name="nightly #41"] .row').count(), 0);
+  await page.click('section.pipeline[data-name="nightly #41"] .caret');
+  await page.waitForSelector('section.pipeline[data-name="nightly #41"] .row[data-name="eslint"]');
+
   assert.deepEqual(consoleErrors, []);
 });

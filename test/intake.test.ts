@@ -285,6 +285,9 @@ test('bin: `intake --port 0` prints "listening on", validates, serves the page, 
     child.kill('SIGTERM');
   }
   assert.equal(await exited, 0, err);
+  // A line per request; a 400's problems under it.
+  assert.match(out, /^\S+ 202 accepted 1 event\(s\), \d+ bytes$/m);
+  assert.match(out, /^\S+ 400 answered 1 event\(s\), \d+ bytes\n {2}event 0 \(step "x"\): field status/m);
 
   const run = (args: string[]): Promise<{ code: number | null; out: string; err: string }> =>
     new Promise((resolve) => {

@@ -3,7 +3,16 @@
 // it on a page at /. Runs until SIGINT or SIGTERM.
 import { parseArgs } from 'node:util';
 import { quote } from '../diagnostics.js';
-import { DEFAULT_INTAKE_PORT, DEFAULT_STORE_LIMITS, INTAKE_PATH, startIntakeServer } from '../intake/index.js';
+import { DEFAULT_INTAKE_PORT, DEFAULT_STORE_LIMITS, INTAKE_PATH, formatProblem, startIntakeServer, type ReceivedRequest } from '../intake/index.js';
+
+/** One line per request on stdout, so the terminal shows what arrived; the first problems of a 400 follow it. */
+function logRequest(r: ReceivedRequest, status: number): void {
+  const n = r.events.length;
+  const lines = [`${new Date().toISOString()} ${status} ${status < 300 ? 'accepted' : 'answered'} ${n} event(s), ${r.bodyBytes} bytes`];
+  for (const p of r.problems.slice(0, 5)) lines.push(`  ${formatProblem(p, r.events)}`);
+  if (r.problems.length > 5) lines.push(`  … ${r.problems.length - 5} more problem(s): see the page`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
 
 const HELP = `usage: datadog-ci-pipeline-exporter intake [--host 127.0.0.1] [--port ${DEFAULT_INTAKE_PORT}]
 
@@ -18,14 +27,15 @@ Point the exporter at it: DD_CI_PIPELINE_ENDPOINT=http://HOST:PORT${INTAKE_PATH}
   --host <address>         address to bind (default 127.0.0.1; the intake has no authentication)
   --port <n>               port (default ${DEFAULT_INTAKE_PORT}; 0 picks a free one)
   --max-pipelines <n>      pipelines kept for the page (default ${DEFAULT_STORE_LIMITS.maxPipelines})
+  --quiet                  no line per request on stdout
   --help                   print this help`;
 
 export async function main(argv: string[]): Promise<number> {
-  let values: { host?: string; port?: string; 'max-pipelines'?: string; help?: boolean };
+  let values: { host?: string; port?: string; 'max-pipelines'?: string; quiet?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { host: { type: 'string' }, port: { type: 'string' }, 'max-pipelines': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { host: { type: 'string' }, port: { type: 'string' }, 'max-pipelines': { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
       strict: true,
       allowPositionals: false,
     }));
@@ -50,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   let intake;
   try {
-    intake = await startIntakeServer({ host, port, limits: { maxPipelines } });
+    intake = await startIntakeServer({ host, port, limits: { maxPipelines }, hooks: values.quiet ? {} : { answered: logRequest } });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'EADDRINUSE' ? `port ${port} is in use (try --port 0, or another port)` : e.message;

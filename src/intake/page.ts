@@ -31,6 +31,8 @@ main { padding: 16px 20px 40px; max-width: 1500px; margin: 0 auto; }
 .ptitle { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 12px; padding: 10px 14px; border-bottom: 1px solid var(--line); }
 .ptitle h2 { margin: 0; font-size: 15px; font-weight: 600; }
 .ptitle .meta { color: var(--muted); }
+.ptitle .caret { border: 0; background: none; cursor: pointer; font-size: 13px; color: var(--muted); padding: 0 2px; }
+.pipeline.folded .ptitle { border-bottom: 0; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 11px; font-weight: 600; color: #fff; text-transform: uppercase; letter-spacing: .03em; }
 .wf { position: relative; }
 .axis, .row { display: grid; grid-template-columns: minmax(260px, 34%) 1fr; }
@@ -84,7 +86,10 @@ main { padding: 16px 20px 40px; max-width: 1500px; margin: 0 auto; }
 const SCRIPT = String.raw`
 "use strict";
 var SNAPSHOT = "/api/intake/snapshot";
-var state = { revision: -1, offset: 0, data: null, selected: {} };
+var state = { revision: -1, offset: 0, data: null, selected: {}, expanded: {} };
+// Drawn in full: the newest pipelines (older ones fold to their title until clicked), and at
+// most this many rows each: the page stays quick when the intake holds much.
+var OPEN_PIPELINES = 10, MAX_ROWS = 2000;
 var LEVEL_ORDER = { pipeline: 0, stage: 1, job: 2, step: 3 };
 var ICON = { success: "\u2714", error: "\u2716", running: "\u25B6", canceled: "\u2298", skipped: "\u21B7", blocked: "\u23F8" };
 
@@ -171,19 +176,33 @@ function pipelineStart(p) {
 }
 function hasLive(p) { return p.events.some(function (e) { return e.status === "running"; }); }
 
-function renderPipeline(p) {
-  var root = buildTree(p), rows = flatten(root), pe = root.ev;
+function renderPipeline(p, open) {
+  var root = buildTree(p), all = flatten(root), rows = all.slice(0, MAX_ROWS), pe = root.ev;
   var sec = el("section", "pipeline");
   sec.dataset.pipelineId = p.id;
   sec.dataset.name = pe.name;
   sec.dataset.status = pe.status;
   var title = el("div", "ptitle");
+  var caret = el("button", "caret", open ? "\u25BE" : "\u25B8");
+  caret.title = open ? "fold" : "show the waterfall";
+  caret.setAttribute("aria-expanded", String(open));
+  caret.addEventListener("click", function () { state.expanded[p.id] = !open; render(state.data); });
+  title.appendChild(caret);
   var badge = el("span", "badge " + statusClass(pe.status), pe.status);
   title.appendChild(badge);
   title.appendChild(el("h2", null, pe.name));
   var meta = el("span", "meta");
   title.appendChild(meta);
   sec.appendChild(title);
+  if (!open) {
+    sec.classList.add("folded");
+    sec._layout = function () {
+      var x = extent(p);
+      meta.textContent = fmt(x.t1 - x.t0) + " \u00B7 started " + clock(x.t0) + " \u00B7 " + p.events.length + " event(s) \u00B7 folded";
+    };
+    sec._live = false;
+    return sec;
+  }
 
   var wf = el("div", "wf");
   var axis = el("div", "axis");
@@ -233,6 +252,7 @@ function renderPipeline(p) {
     rowEls.push({ ev: e, bar: bar, dur: dur, track: track });
   });
   sec.appendChild(wf);
+  if (all.length > rows.length) sec.appendChild(el("div", "more", (all.length - rows.length) + " more row(s) not drawn"));
   if (p.notKept > 0) sec.appendChild(el("div", "more", p.notKept + " more event(s) of this pipeline were not kept (the intake keeps " + p.events.length + ")"));
   var legend = el("div", "legend");
   ["success", "error", "running", "canceled", "skipped", "blocked"].forEach(function (s) {
@@ -325,7 +345,10 @@ function render(data) {
     empty.appendChild(hint);
     main.appendChild(empty);
   }
-  ps.forEach(function (p) { var s = renderPipeline(p); main.appendChild(s); s._layout(); });
+  ps.forEach(function (p, i) {
+    var open = state.expanded[p.id] === undefined ? i < OPEN_PIPELINES : state.expanded[p.id];
+    var s = renderPipeline(p, open); main.appendChild(s); s._layout();
+  });
   if (data.rejected.length) {
     var rj = el("section", "rejected");
     rj.appendChild(el("h2", null, "Rejected requests (400), newest first"));
