@@ -309,3 +309,35 @@ test('bin: `intake --port 0` prints "listening on", validates, serves the page, 
   assert.equal(unknown.code, 2);
   assert.match(unknown.err.split('\n')[0]!, /^datadog-ci-pipeline-exporter intake: Unknown option '--verbose'/);
 });
+
+test('any JSON body: the checks and the page store never throw, and every problem names an event that exists', async () => {
+  const fc = await import('fast-check');
+  const { validateBody, PipelineStore, formatProblem, defaultAnswerFor } = await import('../src/intake/index.js');
+  const field = fc.constantFrom('level', 'name', 'id', 'status', 'start', 'end', 'git', 'tags', 'metrics', 'unique_id', 'pipeline_unique_id', 'job_id', 'stage_id', 'error', '__proto__');
+  const value = fc.oneof(
+    fc.constantFrom('pipeline', 'stage', 'job', 'step', 'running', 'success', 'error', iso(Date.now()), 'x:1', null),
+    fc.jsonValue({ maxDepth: 2 }),
+  );
+  const resource = fc.dictionary(field, value, { maxKeys: 8 });
+  const event = fc.oneof(fc.record({ attributes: fc.record({ resource }) }), fc.jsonValue({ maxDepth: 2 }));
+  const body = fc.oneof(fc.record({ data: fc.oneof(event, fc.array(event, { maxLength: 5 })) }), fc.jsonValue({ maxDepth: 3 }));
+  const store = new PipelineStore({ maxPipelines: 5, maxEventsPerPipeline: 10, maxRejected: 3 });
+  let seq = 0;
+  fc.assert(
+    fc.property(body, (b) => {
+      const { problems, notes } = validateBody(b, Date.now());
+      const data = (b as { data?: unknown } | null)?.data;
+      const n = Array.isArray(data) ? data.length : data === undefined || data === null ? 0 : 1;
+      const events = Array.isArray(data) ? data : n ? [data] : [];
+      for (const p of [...problems, ...notes]) {
+        assert.ok(p.event === null || (p.event >= 0 && p.event < n), `problem on event ${p.event} of ${n}`);
+        assert.ok(!formatProblem(p, events).includes('\n'), 'one line per problem');
+      }
+      const answer = defaultAnswerFor(problems, events);
+      if (answer.status === 202) store.accepted(seq++, events, notes, Date.now());
+      else store.rejectedRequest(seq++, events, problems, [], Date.now());
+      JSON.stringify(store.snapshot(Date.now()));
+    }),
+    { numRuns: 400, seed: 11 },
+  );
+});
