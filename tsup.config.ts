@@ -2,7 +2,9 @@ import { defineConfig } from 'tsup';
 
 export default defineConfig([
   {
-    entry: ['src/index.ts'],
+    // The exporter, and the local intake as its own entry (datadog-ci-pipeline-exporter/intake), so
+    // that the exporter never loads the intake's validator.
+    entry: { index: 'src/index.ts', intake: 'src/intake/index.ts' },
     format: ['esm', 'cjs'],
     dts: true,
     sourcemap: true,

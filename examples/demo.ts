@@ -8,6 +8,8 @@
 // pipeline to `error`.
 //
 // DEMO_EVENTS_FILE=path (local intake only) writes the accepted events there as JSON.
+// `npm run demo -- --keep` (local intake only) keeps the intake running afterwards, so that the
+// pipeline page (printed address) can be looked at; Ctrl+C stops it.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
@@ -20,7 +22,7 @@ import { ROOT_CONTEXT, SpanStatusCode, trace, type Attributes, type Context, typ
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { DatadogCIPipelineExporter } from '../src/index.js';
-import { startIntake, type Intake } from '../testkit/intake.js';
+import { formatProblem, startIntakeServer, type IntakeServer } from '../src/intake/index.js';
 import { renderTree } from './tree.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -307,10 +309,39 @@ async function runBuild(build: Build, pipelineUrl: string, runId: string): Promi
     });
 }
 
-function reportIntake(intake: Intake, expected: number, counters: ReturnType<DatadogCIPipelineExporter['getCounters']>): number {
+/** The shipped intake (what `datadog-ci-pipeline-exporter intake` runs), and what it answered. */
+interface DemoIntake {
+  server: IntakeServer;
+  endpoint: string;
+  /** Events of requests answered 2xx, in arrival order. */
+  events: unknown[];
+  requests: Array<{ index: number; events: unknown[]; errors: string[] }>;
+  invalid: Array<{ index: number; events: unknown[]; errors: string[] }>;
+  close(): Promise<void>;
+}
+
+async function startDemoIntake(port: number): Promise<DemoIntake> {
+  const events: unknown[] = [];
+  const requests: DemoIntake['requests'] = [];
+  const invalid: DemoIntake['invalid'] = [];
+  const server = await startIntakeServer({
+    port,
+    hooks: {
+      answered(r, status) {
+        const req = { index: r.seq, events: r.events, errors: r.problems.map((p) => formatProblem(p, r.events)) };
+        requests.push(req);
+        if (req.errors.length > 0) invalid.push(req);
+        if (status >= 200 && status < 300) events.push(...r.events);
+      },
+    },
+  });
+  return { server, endpoint: server.endpoint, events, requests, invalid, close: () => server.close() };
+}
+
+function reportIntake(intake: DemoIntake, expected: number, counters: ReturnType<DatadogCIPipelineExporter['getCounters']>): number {
   const color = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
   console.log('');
-  console.log(renderTree(intake.events, { color }));
+  console.log(renderTree(intake.events as Parameters<typeof renderTree>[0], { color }));
   const validated = intake.requests.reduce((n, r) => n + r.events.length, 0);
   let code = 0;
   if (intake.invalid.length > 0) {
@@ -336,7 +367,8 @@ function reportIntake(intake: Intake, expected: number, counters: ReturnType<Dat
 
 async function main(): Promise<number> {
   const apiKey = process.env.DD_API_KEY;
-  const intake = apiKey ? undefined : await startIntake();
+  const keep = process.argv.includes('--keep');
+  const intake = apiKey ? undefined : await startDemoIntake(keep ? Number(process.env.DEMO_INTAKE_PORT ?? 8126) : 0);
   const runId = String(Date.now());
   const pipelineUrl = `https://ci.example.com/datadog-ci-pipeline-exporter/pipelines/${runId}`;
 
@@ -373,7 +405,7 @@ async function main(): Promise<number> {
       console.error(`provider.shutdown() rejected: ${err instanceof Error ? err.message : String(err)}`);
       await exporter.shutdown();
     });
-    await intake?.close();
+    if (!keep) await intake?.close();
   }
   const counters = exporter.getCounters();
   console.log(
@@ -383,7 +415,15 @@ async function main(): Promise<number> {
   if (intake) {
     // For inspecting exactly what was sent (and for the end-to-end test).
     if (process.env.DEMO_EVENTS_FILE) await writeFile(process.env.DEMO_EVENTS_FILE, JSON.stringify(intake.events, null, 2));
-    return reportIntake(intake, build.labelled, counters);
+    const code = reportIntake(intake, build.labelled, counters);
+    if (!keep) console.log('To look at the pipeline page of these events: npm run demo -- --keep');
+    else {
+      console.log(`Pipeline page: ${intake.server.url}/`);
+      console.log('The intake keeps running (--keep): open the page in a browser; Ctrl+C stops it.');
+      await new Promise<void>((resolve) => process.once('SIGINT', resolve));
+      await intake.close();
+    }
+    return code;
   }
 
   if (counters.eventsSent < build.labelled) {

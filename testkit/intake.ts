@@ -1,33 +1,14 @@
-// A real Datadog-like intake for tests, the demo and benchmarks: an HTTP server on 127.0.0.1
-// that validates every request body against the official schema (Ajv 2020 + ajv-formats) and the
-// prose-only rules, records what it accepted, and can be scripted to answer with faults.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { readFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
-import { createRequire } from 'node:module';
-import { checkProseRules } from './prose-rules.js';
+// The tests', the demo's and the benchmark's intake: the shipped one (src/intake/: validates every
+// body with the official schema and the prose rules, serves the pipeline page) on 127.0.0.1,
+// plus what tests need on top: every request recorded, accepted events in arrival order, waiting
+// for a count, and scriptable faults (statuses, resets, hangs, delays) through the core's
+// `answer` hook. One intake, not two: only the faults and the recording live here.
+import type { IncomingMessage } from 'node:http';
+import { formatProblem } from '../src/intake/problems.js';
+import { INTAKE_PATH, startIntakeServer, type IntakeServer, type ReceivedRequest } from '../src/intake/server.js';
+import { schemaValidator } from '../src/intake/validate.js';
 
-export const INTAKE_PATH = '/api/v2/ci/pipeline';
-
-type Validate = ((data: unknown) => boolean) & { errors?: Array<{ instancePath: string; message?: string }> | null };
-
-let validator: Validate | undefined;
-/** The schema validator, compiled once per process. */
-export function schemaValidator(): Validate {
-  if (validator) return validator;
-  const require = createRequire(import.meta.url);
-  // CJS packages: their default export is the class/function itself.
-  const Ajv2020 = require('ajv/dist/2020').default as new (o: object) => { compile(s: object): Validate };
-  const addFormats = require('ajv-formats').default as (ajv: object) => void;
-  const schema = JSON.parse(
-    readFileSync(new URL('../test/fixtures/pipeline-event-request.schema.json', import.meta.url), 'utf8'),
-  ) as object;
-  const ajv = new Ajv2020({ allErrors: true, allowUnionTypes: true, strict: true });
-  addFormats(ajv);
-  validator = ajv.compile(schema);
-  return validator;
-}
+export { INTAKE_PATH, schemaValidator };
 
 /** One pipeline event as the intake saw it: the request's `data` item. */
 export interface IntakeEvent {
@@ -52,11 +33,13 @@ export interface IntakeRequest {
   bodyBytes: number;
   body: unknown;
   events: IntakeEvent[];
-  /** Schema and prose-rule violations; a request with any is answered 400. */
+  /** Schema and prose-rule violations, one line each (event and field named); a request with any is answered 400. */
   errors: string[];
   notes: string[];
   /** The status the intake answered with, or a fault name. */
   outcome?: number | 'reset' | 'reset-mid-response' | 'hang';
+  /** What the core intake read and checked. */
+  received: ReceivedRequest;
 }
 
 /** What a scripted responder tells the intake to do with one request. */
@@ -86,7 +69,7 @@ export interface IntakeOptions {
 }
 
 export interface Intake {
-  /** Origin, e.g. http://127.0.0.1:41234 */
+  /** Origin, e.g. http://127.0.0.1:41234 (the pipeline page is at /) */
   url: string;
   /** The full endpoint to give the exporter: url + /api/v2/ci/pipeline */
   endpoint: string;
@@ -100,134 +83,96 @@ export interface Intake {
   setResponder(r: Responder | undefined): void;
   /** Resolves once `n` events have been accepted (or rejects after timeoutMs). */
   waitForEvents(n: number, timeoutMs?: number): Promise<void>;
+  /** The shipped intake underneath (its page store, its server). */
+  core: IntakeServer;
   close(): Promise<void>;
 }
 
 export async function startIntake(options: IntakeOptions = {}): Promise<Intake> {
   const record = options.record ?? true;
-  const doValidate = options.validate ?? true;
   let respond = options.respond;
   const requests: IntakeRequest[] = [];
   const events: IntakeEvent[] = [];
   const invalid: IntakeRequest[] = [];
+  const byReceived = new WeakMap<ReceivedRequest, IntakeRequest>();
   let accepted = 0;
-  let seq = 0;
   const waiters: Array<{ n: number; resolve: () => void }> = [];
-  const sockets = new Set<Socket>();
-  const validate = doValidate ? schemaValidator() : undefined;
 
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('error', () => undefined);
-    req.on('end', () => {
-      void handle(req, res, Buffer.concat(chunks)).catch((err: unknown) => {
-        res.destroy(err instanceof Error ? err : new Error(String(err)));
-      });
-    });
-  });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
+  const core = await startIntakeServer({
+    host: '127.0.0.1',
+    port: options.port ?? 0,
+    validate: options.validate ?? true,
+    keep: record,
+    ...(options.now ? { now: options.now } : {}),
+    hooks: {
+      async answer(rec, req, res) {
+        const r: IntakeRequest = {
+          index: rec.seq,
+          method: rec.method,
+          path: rec.path,
+          headers: rec.headers,
+          wireBytes: rec.wireBytes,
+          bodyBytes: rec.bodyBytes,
+          body: rec.body,
+          events: rec.events as IntakeEvent[],
+          errors: rec.problems.map((p) => formatProblem(p, rec.events)),
+          notes: rec.notes.map((p) => formatProblem(p, rec.events)),
+          received: rec,
+        };
+        if (rec.defaultAnswer.status === 413) r.errors.push('body too large');
+        byReceived.set(rec, r);
+        if (record) requests.push(r);
+        if (r.errors.length > 0) invalid.push(r);
 
-  async function handle(req: IncomingMessage, res: ServerResponse, wire: Buffer): Promise<void> {
-    const raw = req.headers['content-encoding'] === 'gzip' ? gunzipSync(wire) : wire;
-    const r: IntakeRequest = {
-      index: seq++,
-      method: req.method ?? '',
-      path: req.url ?? '',
-      headers: req.headers,
-      wireBytes: wire.length,
-      bodyBytes: raw.length,
-      body: undefined,
-      events: [],
-      errors: [],
-      notes: [],
-    };
-    if (r.method !== 'POST' || r.path !== INTAKE_PATH) {
-      r.errors.push(`unexpected ${r.method} ${r.path}`);
-    } else {
-      try {
-        r.body = JSON.parse(raw.toString('utf8'));
-        const data = (r.body as { data?: unknown }).data;
-        r.events = (Array.isArray(data) ? data : data ? [data] : []) as IntakeEvent[];
-      } catch {
-        r.errors.push('body is not JSON');
-      }
-      if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) {
-        r.errors.push('Content-Type is not application/json');
-      }
-      if (validate && r.errors.length === 0) {
-        if (!validate(r.body)) {
-          for (const e of validate.errors ?? []) r.errors.push(`schema: ${e.instancePath} ${e.message ?? ''}`);
+        let action = await respond?.(r);
+        while (action && 'delayMs' in action) {
+          const wait = action.delayMs;
+          await new Promise((f) => setTimeout(f, wait));
+          action = action.then;
         }
-        const prose = checkProseRules(r.body, options.now?.() ?? Date.now());
-        r.errors.push(...prose.errors);
-        r.notes.push(...prose.notes);
-      }
-    }
-    if (record) requests.push(r);
-    if (r.errors.length > 0) invalid.push(r);
-
-    let action = await respond?.(r);
-    for (;;) {
-      if (action && 'delayMs' in action) {
-        await new Promise((f) => setTimeout(f, action && 'delayMs' in action ? action.delayMs : 0));
-        action = action.then;
-        continue;
-      }
-      break;
-    }
-    if (!action) {
-      action =
-        r.errors.length > 0
-          ? { status: 400, body: { errors: r.errors.map((detail) => ({ status: '400', title: 'Bad Request', detail })) } }
-          : { status: 202, body: { data: null } };
-    }
-    if ('reset' in action) {
-      r.outcome = 'reset';
-      req.socket.destroy();
-      return;
-    }
-    if ('hang' in action) {
-      r.outcome = 'hang';
-      return;
-    }
-    if ('resetMidResponse' in action) {
-      r.outcome = 'reset-mid-response';
-      res.writeHead(202, { 'content-type': 'application/json', 'content-length': '100' });
-      res.write('{"data":');
-      setTimeout(() => req.socket.destroy(), 5);
-      return;
-    }
-    if (!('status' in action)) return;
-    r.outcome = action.status;
-    const payload = action.body === undefined ? '' : typeof action.body === 'string' ? action.body : JSON.stringify(action.body);
-    res.writeHead(action.status, { 'content-type': 'application/vnd.api+json', ...action.headers });
-    res.end(payload);
-    if (action.status >= 200 && action.status < 300) {
-      accepted += r.events.length;
-      if (record) events.push(...r.events);
-      for (let i = waiters.length - 1; i >= 0; i--) {
-        const w = waiters[i]!;
-        if (accepted >= w.n) {
-          waiters.splice(i, 1);
-          w.resolve();
+        if (!action) return undefined;
+        if ('reset' in action) {
+          r.outcome = 'reset';
+          req.socket.destroy();
+          return 'handled';
         }
-      }
-    }
-  }
+        if ('hang' in action) {
+          r.outcome = 'hang';
+          return 'handled';
+        }
+        if ('resetMidResponse' in action) {
+          r.outcome = 'reset-mid-response';
+          res.writeHead(202, { 'content-type': 'application/json', 'content-length': '100' });
+          res.write('{"data":');
+          setTimeout(() => req.socket.destroy(), 5);
+          return 'handled';
+        }
+        return action;
+      },
+      answered(rec, status) {
+        const r = byReceived.get(rec);
+        if (r) r.outcome = status;
+        if (status < 200 || status >= 300) return;
+        accepted += rec.events.length;
+        if (record) events.push(...(rec.events as IntakeEvent[]));
+        for (let i = waiters.length - 1; i >= 0; i--) {
+          const w = waiters[i]!;
+          if (accepted >= w.n) {
+            waiters.splice(i, 1);
+            w.resolve();
+          }
+        }
+      },
+    },
+  });
 
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const url = `http://127.0.0.1:${port}`;
   return {
-    url,
-    endpoint: url + INTAKE_PATH,
+    url: core.url,
+    endpoint: core.endpoint,
     requests,
     events,
     invalid,
+    core,
     acceptedCount: () => accepted,
     setResponder(r) {
       respond = r;
@@ -245,9 +190,6 @@ export async function startIntake(options: IntakeOptions = {}): Promise<Intake> 
         });
       });
     },
-    close() {
-      for (const s of sockets) s.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: () => core.close(),
   };
 }
