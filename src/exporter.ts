@@ -43,11 +43,15 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   /** Spans resolved per slice: at most a quarter of the queue (see drainAll). */
   private slice = RESOLVE_SLICE;
 
-  constructor(options: DatadogCIPipelineExporterOptions = {}) {
-    this.diagnostics = new Diagnostics(options.logger ?? stderrLogger);
+  constructor(options: DatadogCIPipelineExporterOptions | null = {}) {
+    // Options are judged before anything reads them (null, a non-object, a throwing getter and a
+    // non-function logger included): resolveOptions never throws, and Diagnostics guards the logger.
     const resolution = resolveOptions(options);
+    this.diagnostics = new Diagnostics(resolution.logger ?? stderrLogger);
+    this.diagnostics.protect(resolution.apiKey);
+    for (const note of resolution.notes) this.diagnostics.say(note);
     if (!resolution.ok) {
-      this.diagnostics.say(resolution.message);
+      for (const problem of resolution.problems) this.diagnostics.say(problem);
       return;
     }
     this.options = resolution.options;

@@ -48,7 +48,7 @@ test('bad numbers and URLs are reported together, never thrown; the key never ap
   const r = resolveOptions({ apiKey: 'SECRET-KEY-123', maxBatchEvents: 5000, maxBatchBytes: -1, endpoint: 'ftp://x' }, {});
   assert.equal(r.ok, false);
   if (!r.ok) {
-    assert.match(r.message, /maxBatchEvents must be a number from 1 to 1000, got 5000/);
+    assert.match(r.message, /maxBatchEvents must be a whole number from 1 to 1000, got 5000/);
     assert.match(r.message, /maxBatchBytes/);
     assert.match(r.message, /endpoint must be an http\(s\) URL/);
     assert.doesNotMatch(r.message, /SECRET-KEY-123/);
