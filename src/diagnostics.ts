@@ -241,9 +241,12 @@ export class Diagnostics {
 
   /** The one way out: redact, escape, clip, then hand to the logger through a guard. */
   private emit(message: string): void {
-    let text = typeof message === 'string' ? message : messageOf(message);
+    this.write(this.safe(typeof message === 'string' ? message : messageOf(message)));
+  }
+
+  private safe(text: string): string {
     for (const redact of this.redactors) text = redact(text);
-    this.write(safeLine(text));
+    return safeLine(text);
   }
 
   /**
@@ -265,7 +268,8 @@ export class Diagnostics {
   private loggerFailed(failed: Logger, err: unknown, line: string): void {
     if (this.log === failed && failed !== stderrLogger) {
       this.log = stderrLogger;
-      stderrLogger(safeLine(`the logger option failed (${quote(messageOf(err))}); messages go to stderr from now on.`));
+      // Redacted too: whatever the logger threw may quote the line it was given, or worse.
+      stderrLogger(this.safe(`the logger option failed (${quote(this.safe(messageOf(err)))}); messages go to stderr from now on.`));
     }
     stderrLogger(line);
   }

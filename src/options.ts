@@ -3,7 +3,7 @@
 // program. Each option is judged in one place, the OPTIONS table below.
 import { MAX_TIMER_MS } from './delivery/timers.js';
 import type { DeliveryConfig } from './delivery/types.js';
-import { quote, type Logger } from './diagnostics.js';
+import { quote, secretRedactor, type Logger } from './diagnostics.js';
 import { MAX_EVENT_AGE_MS } from './validation/validate.js';
 import { DATADOG_SITES, endpointForSite, type DatadogSite } from './sites.js';
 import { PACKAGE_NAME, VERSION } from './version.js';
@@ -89,11 +89,23 @@ export type Resolution = (
 type Checked<T> = { value: T | undefined; note?: string } | { problem: string };
 type Check<T> = (value: unknown, name: string) => Checked<T>;
 
+/**
+ * Cuts the API key out of option values quoted in messages (a key pasted into `site`, say). Set
+ * by checkOptions before any check runs: the redaction has to happen before quote() clips.
+ */
+let redactKey: (text: string) => string = (t) => t;
+
+/** Longest option value shown in a message. */
+const MAX_SHOWN = 80;
+
 /** What a bad value was, for a message: its text through quote(), or only its type for secrets. */
 function shown(value: unknown, secret = false): string {
-  if (secret) return `a value of type ${Array.isArray(value) ? 'array' : typeof value}`;
+  const type = Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value;
+  if (secret) return `a value of type ${type}`;
   if (typeof value === 'number') return String(value);
-  return `${quote(value, 80)} (${Array.isArray(value) ? 'array' : typeof value})`;
+  if (typeof value === 'string') return `${quote(redactKey(value), MAX_SHOWN)} (${type})`;
+  const full = redactKey(quote(value, Number.MAX_SAFE_INTEGER));
+  return `${full.length > MAX_SHOWN ? `${full.slice(0, MAX_SHOWN)}… (${full.length} chars)` : full} (${type})`;
 }
 
 /** A string option; blank means unset (the environment fallback or the default applies). */
@@ -273,7 +285,8 @@ export function checkOptions(o: unknown): { values: Partial<Values>; problems: s
   const notes: string[] = [];
   if (o === undefined || o === null) return { values, problems, notes };
   if (typeof o !== 'object' || Array.isArray(o)) {
-    problems.push(`the options must be an object such as { apiKey, site }, got ${shown(o)}`);
+    // Not even quoted: `new DatadogCIPipelineExporter(process.env.DD_API_KEY)` is a likely mistake.
+    problems.push(`the options must be an object such as { apiKey, site }, got ${shown(o, true)}`);
     return { values, problems, notes };
   }
   for (const key of Object.keys(OPTIONS) as Array<keyof typeof OPTIONS>) {
@@ -293,6 +306,17 @@ export function checkOptions(o: unknown): { values: Partial<Values>; problems: s
 const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v.trim() === '' ? undefined : v.trim());
 
 export function resolveOptions(input: DatadogCIPipelineExporterOptions | null | undefined = {}, env: NodeJS.ProcessEnv = process.env): Resolution {
+  // The key (option or environment) is cut out of every value quoted below; forgotten after.
+  const key = input !== null && input !== undefined ? judge(OPTIONS.apiKey, input, 'apiKey', 'apiKey') : { value: undefined };
+  redactKey = secretRedactor(('value' in key ? key.value : undefined) ?? nonEmpty(env.DD_API_KEY));
+  try {
+    return resolve(input, env);
+  } finally {
+    redactKey = (t) => t;
+  }
+}
+
+function resolve(input: DatadogCIPipelineExporterOptions | null | undefined, env: NodeJS.ProcessEnv): Resolution {
   const { values: o, problems, notes } = checkOptions(input);
 
   const siteRaw = o.site ?? nonEmpty(env.DD_SITE) ?? 'datadoghq.com';
