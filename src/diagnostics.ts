@@ -313,9 +313,15 @@ export function quote(value: unknown, max = MAX_QUOTED): string {
     return s.length > max + 2 ? `${s.slice(0, max + 1)}…"` : s;
   }
   try {
-    s = JSON.stringify(value) ?? String(value);
+    // Numbers as JavaScript writes them: JSON would print NaN and Infinity as null.
+    s = typeof value === 'number' ? String(value) : typeof value === 'bigint' ? `${value}n` : (JSON.stringify(value) ?? String(value));
   } catch {
-    s = Object.prototype.toString.call(value);
+    // A BigInt inside, a cycle, a throwing toJSON or a Proxy: say what it is, never throw.
+    try {
+      s = Object.prototype.toString.call(value);
+    } catch {
+      s = `[${typeof value}]`;
+    }
   }
   // JSON.stringify escapes strings but not e.g. String(symbol); strip what could break a line.
   // eslint-disable-next-line no-control-regex -- control characters are what is being removed

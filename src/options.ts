@@ -91,19 +91,23 @@ type Check<T> = (value: unknown, name: string) => Checked<T>;
 
 /**
  * Cuts the API key out of option values quoted in messages (a key pasted into `site`, say). Set
- * by checkOptions before any check runs: the redaction has to happen before quote() clips.
+ * by resolveOptions before any check runs (and reset after): the redaction has to happen before
+ * quote() clips.
  */
 let redactKey: (text: string) => string = (t) => t;
 
 /** Longest option value shown in a message. */
 const MAX_SHOWN = 80;
 
+/** A string for a message, the key cut out before quote() clips it. */
+const quoted = (s: string): string => quote(redactKey(s), MAX_SHOWN);
+
 /** What a bad value was, for a message: its text through quote(), or only its type for secrets. */
 function shown(value: unknown, secret = false): string {
   const type = Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value;
   if (secret) return `a value of type ${type}`;
   if (typeof value === 'number') return String(value);
-  if (typeof value === 'string') return `${quote(redactKey(value), MAX_SHOWN)} (${type})`;
+  if (typeof value === 'string') return `${quoted(value)} (${type})`;
   const full = redactKey(quote(value, Number.MAX_SAFE_INTEGER));
   return `${full.length > MAX_SHOWN ? `${full.slice(0, MAX_SHOWN)}… (${full.length} chars)` : full} (${type})`;
 }
@@ -237,7 +241,13 @@ function judge<T>(check: Check<T>, from: object, key: string, name: string): Che
   try {
     v = (from as Record<string, unknown>)[key];
   } catch (err) {
-    return { problem: `option ${name} could not be read (${quote(err instanceof Error ? err.message : 'it threw', 80)})` };
+    let why = 'it threw';
+    try {
+      if (err instanceof Error) why = String(err.message);
+    } catch {
+      // a throwing message getter: 'it threw' says enough
+    }
+    return { problem: `option ${name} could not be read (${quoted(why)})` };
   }
   if (v === undefined || v === null) return { value: undefined };
   try {
@@ -332,7 +342,7 @@ function resolve(input: DatadogCIPipelineExporterOptions | null | undefined, env
       url = undefined;
     }
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-      problems.push(`option endpoint must be an http(s) URL such as https://proxy.example/api/v2/ci/pipeline, got ${quote(o.endpoint, 80)}`);
+      problems.push(`option endpoint must be an http(s) URL such as https://proxy.example/api/v2/ci/pipeline, got ${quoted(o.endpoint)}`);
       endpoint = '';
     } else {
       endpoint = url.href;
@@ -341,7 +351,7 @@ function resolve(input: DatadogCIPipelineExporterOptions | null | undefined, env
   } else {
     if (!siteKnown) {
       const from = o.site !== undefined ? 'option site' : 'DD_SITE';
-      problems.push(`${from} ${quote(siteRaw, 80)} is not a Datadog site; use one of ${DATADOG_SITES.join(', ')} (or pass the endpoint option for a proxy)`);
+      problems.push(`${from} ${quoted(siteRaw)} is not a Datadog site; use one of ${DATADOG_SITES.join(', ')} (or pass the endpoint option for a proxy)`);
     }
     endpoint = siteKnown ? endpointForSite(site as DatadogSite) : '';
     siteLabel = site;
@@ -349,7 +359,7 @@ function resolve(input: DatadogCIPipelineExporterOptions | null | undefined, env
 
   const apiKey = o.apiKey ?? nonEmpty(env.DD_API_KEY);
   if (apiKey === undefined && o.endpoint === undefined) {
-    problems.push(`no Datadog API key: set the DD_API_KEY environment variable or pass { apiKey } (site ${quote(siteLabel, 80)})`);
+    problems.push(`no Datadog API key: set the DD_API_KEY environment variable or pass { apiKey } (site ${quoted(siteLabel)})`);
   }
   const logger = o.logger;
 

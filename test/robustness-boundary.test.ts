@@ -289,3 +289,15 @@ test('the redactor finds the key in any mix of encodings and letter case, and le
   assert.equal(redact('nothing here a/b'), 'nothing here a/b');
   assert.equal(secretRedactor('abc')('abc'), 'abc', 'keys under 4 characters are not redacted');
 });
+
+test('quote() never throws and says what a number is', async () => {
+  const { quote } = await import('../src/diagnostics.js');
+  assert.equal(quote(NaN), 'NaN');
+  assert.equal(quote(-Infinity), '-Infinity');
+  assert.equal(quote(10n), '10n');
+  const hostile = new Proxy({}, { get: () => { throw new Error('no'); }, ownKeys: () => { throw new Error('no'); } });
+  assert.doesNotThrow(() => quote(hostile));
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  assert.equal(quote(cyclic), '[object Object]');
+});
