@@ -204,7 +204,13 @@ const proxyCheck: Check<string | false> = (v, name) => {
 /**
  * Every option and its check: one entry per option, and TypeScript refuses an option of
  * DatadogCIPipelineExporterOptions without one. Cross-option rules (site vs endpoint, the API
- * key's environment fallback) are in resolveOptions below.
+ * key's environment fallback) are in resolve() below.
+ *
+ * Adding an option: declare it in DatadogCIPipelineExporterOptions, add one line here (e.g.
+ * `detectEnvironment: flag()`, or any `(value, name) => ({ value } | { problem })` for a shape
+ * of its own; the problem names the option, says what it must be and shows the value through
+ * shown()), then read the checked value in resolve() as `o.<name> ?? <default>`. null and
+ * undefined never reach a check: they mean "unset".
  */
 const OPTIONS = {
   apiKey: text({ secret: true }),
