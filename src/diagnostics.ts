@@ -203,6 +203,7 @@ export class Diagnostics {
   private readonly said = new Set<string>();
   private log: Logger;
   private readonly redactors: Array<(text: string) => string> = [];
+  private readonly secrets = new Set<string>();
 
   constructor(log: Logger = stderrLogger) {
     this.log = typeof log === 'function' ? log : stderrLogger;
@@ -210,7 +211,9 @@ export class Diagnostics {
 
   /** From now on, `secret` is cut out of every message (see secretRedactor). */
   protect(secret: string | undefined): void {
-    if (typeof secret === 'string' && secret.length >= 4) this.redactors.push(secretRedactor(secret));
+    if (typeof secret !== 'string' || secret.length < 4 || this.secrets.has(secret)) return;
+    this.secrets.add(secret);
+    this.redactors.push(secretRedactor(secret));
   }
 
   /** Print `message` the first time `kind` is reported; later reports only count. */

@@ -6,7 +6,7 @@ import { ExportResultCode, type ExportResult, type ReadableSpanLike as ReadableS
 import { createDelivery } from './delivery/index.js';
 import { within } from './delivery/timers.js';
 import type { Delivery, ReadyEvent } from './delivery/types.js';
-import { Diagnostics, stderrLogger, type Counters } from './diagnostics.js';
+import { Diagnostics, MAX_LINE, stderrLogger, type Counters } from './diagnostics.js';
 import { errorText, EventBuilder } from './events.js';
 import { PendingStore } from './hierarchy/pending-store.js';
 import { resolveOptions, type DatadogCIPipelineExporterOptions, type ResolvedOptions } from './options.js';
@@ -51,7 +51,9 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     this.diagnostics.protect(resolution.apiKey);
     for (const note of resolution.notes) this.diagnostics.say(note);
     if (!resolution.ok) {
-      for (const problem of resolution.problems) this.diagnostics.say(problem);
+      // One line for the whole configuration error, unless that line would be cut: then one per problem.
+      const lines = resolution.message.length <= MAX_LINE ? [resolution.message] : resolution.problems;
+      for (const line of lines) this.diagnostics.say(line);
       return;
     }
     this.options = resolution.options;
