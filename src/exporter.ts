@@ -6,7 +6,7 @@ import { ExportResultCode, type ExportResult, type ReadableSpanLike as ReadableS
 import { createDelivery } from './delivery/index.js';
 import { within } from './delivery/timers.js';
 import type { Delivery, ReadyEvent } from './delivery/types.js';
-import { Diagnostics, stderrLogger, type Counters } from './diagnostics.js';
+import { Diagnostics, MAX_LINE, stderrLogger, type Counters } from './diagnostics.js';
 import { errorText, EventBuilder } from './events.js';
 import { PendingStore } from './hierarchy/pending-store.js';
 import { resolveOptions, type DatadogCIPipelineExporterOptions, type ResolvedOptions } from './options.js';
@@ -43,11 +43,17 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   /** Spans resolved per slice: at most a quarter of the queue (see drainAll). */
   private slice = RESOLVE_SLICE;
 
-  constructor(options: DatadogCIPipelineExporterOptions = {}) {
-    this.diagnostics = new Diagnostics(options.logger ?? stderrLogger);
+  constructor(options: DatadogCIPipelineExporterOptions | null = {}) {
+    // Options are judged before anything reads them (null, a non-object, a throwing getter and a
+    // non-function logger included): resolveOptions never throws, and Diagnostics guards the logger.
     const resolution = resolveOptions(options);
+    this.diagnostics = new Diagnostics(resolution.logger ?? stderrLogger);
+    this.diagnostics.protect(resolution.apiKey);
+    for (const note of resolution.notes) this.diagnostics.say(note);
     if (!resolution.ok) {
-      this.diagnostics.say(resolution.message);
+      // One line for the whole configuration error, unless that line would be cut: then one per problem.
+      const lines = resolution.message.length <= MAX_LINE ? [resolution.message] : resolution.problems;
+      for (const line of lines) this.diagnostics.say(line);
       return;
     }
     this.options = resolution.options;

@@ -48,9 +48,47 @@ test('bad numbers and URLs are reported together, never thrown; the key never ap
   const r = resolveOptions({ apiKey: 'SECRET-KEY-123', maxBatchEvents: 5000, maxBatchBytes: -1, endpoint: 'ftp://x' }, {});
   assert.equal(r.ok, false);
   if (!r.ok) {
-    assert.match(r.message, /maxBatchEvents must be a number from 1 to 1000, got 5000/);
+    assert.match(r.message, /maxBatchEvents must be a whole number from 1 to 1000, got 5000/);
     assert.match(r.message, /maxBatchBytes/);
     assert.match(r.message, /endpoint must be an http\(s\) URL/);
     assert.doesNotMatch(r.message, /SECRET-KEY-123/);
+  }
+});
+
+test('null is the same as leaving an option out', () => {
+  const r = resolveOptions({ apiKey: null, site: null, maxBatchEvents: null, retry: null, gzip: null, proxy: null, logger: null } as never, { DD_API_KEY: 'k' });
+  assert.ok(r.ok);
+  if (r.ok) {
+    assert.equal(r.options.delivery.apiKey, 'k');
+    assert.equal(r.options.delivery.maxBatchEvents, 1000);
+    assert.equal(r.options.delivery.gzip, false);
+  }
+});
+
+test('every option of the wrong type is a problem that names it, one per option', () => {
+  const wrong: Record<string, unknown> = {
+    apiKey: 1, site: 1, endpoint: 1, providerName: 1, env: 1, service: 1, maxBatchEvents: 'x', maxBatchBytes: 'x',
+    requestTimeoutMs: 'x', maxConcurrentRequests: 'x', maxQueuedEvents: 'x', retry: 'x', maxPendingSpans: 'x',
+    maxRememberedSpans: 'x', maxEventAgeMs: 'x', flushTimeoutMs: 'x', shutdownTimeoutMs: 'x', gzip: 'x', spoolDir: 1,
+    proxy: 1, logger: 1,
+  };
+  const r = resolveOptions(wrong as never, { DD_API_KEY: 'k' });
+  assert.ok(!r.ok);
+  if (r.ok) return;
+  for (const name of Object.keys(wrong)) {
+    assert.equal(r.problems.filter((p) => p.includes(`option ${name} must be`)).length, 1, `${name}: ${r.message}`);
+  }
+});
+
+test('the API key (option or DD_API_KEY) pasted into another option is not repeated, even clipped', () => {
+  const key = 'abcdef0123456789abcdef0123456789';
+  for (const [o, env] of [
+    [{ apiKey: key, site: `${'s'.repeat(70)}${key}` }, {}],
+    [{ site: `${'s'.repeat(70)}${key}` }, { DD_API_KEY: key }],
+    [{ apiKey: key, maxBatchEvents: [`${'s'.repeat(60)}${key}`] }, {}],
+  ] as const) {
+    const r = resolveOptions(o as never, env);
+    assert.ok(!r.ok);
+    if (!r.ok) for (let i = 0; i + 8 <= key.length; i++) assert.ok(!r.message.includes(key.slice(i, i + 8)), r.message);
   }
 });

@@ -42,13 +42,10 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
   let lastFailure: string | undefined;
   const site = config.siteLabel;
   // Server text (error details, proxies' pages) goes into messages; a server that echoes the
-  // request headers would otherwise put the API key in the CI log.
-  const key = config.apiKey && config.apiKey.length >= 4 ? config.apiKey : undefined;
-  const scrub = (m: string): string => (key ? m.split(key).join('[API key redacted]') : m);
-  const report = {
-    once: (kind: string, m: string) => diagnostics.once(kind, scrub(m)),
-    say: (m: string) => diagnostics.say(scrub(m)),
-  };
+  // request headers would otherwise put the API key in the CI log. The transport redacts bodies
+  // and error texts; Diagnostics redacts every line again, whatever its source.
+  diagnostics.protect(config.apiKey);
+  const report = diagnostics;
   const transport = createTransport({
     proxy: config.proxy,
     onProblem: (m) => report.once('proxy', m),

@@ -1,6 +1,14 @@
 // Background timers are unref()ed: the exporter must never be the reason a CI process stays up.
 // The one exception is within(): its caller is awaiting that very deadline.
 
+/**
+ * Node's timer limit (2^31−1 ms, 24.8 days): a longer delay fires after 1 ms instead. Options
+ * are clamped to it (options.ts); every timer here clamps too, whatever reaches it.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const clamp = (ms: number): number => (ms > MAX_TIMER_MS ? MAX_TIMER_MS : ms);
+
 /** Resolves after `ms`, or at once when `signal` aborts. Never rejects. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -10,7 +18,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       signal?.removeEventListener('abort', done);
       resolve();
     };
-    const t = setTimeout(done, ms);
+    const t = setTimeout(done, clamp(ms));
     t.unref();
     signal?.addEventListener('abort', done, { once: true });
   });
@@ -28,7 +36,7 @@ export function linkedTimeout(ms: number, parent: AbortSignal): { signal: AbortS
   const t = setTimeout(() => {
     fired = true;
     ctl.abort(new Error(`request timed out after ${ms} ms`));
-  }, ms);
+  }, clamp(ms));
   t.unref();
   if (parent.aborted) onParent();
   else parent.addEventListener('abort', onParent, { once: true });
@@ -49,7 +57,7 @@ export function linkedTimeout(ms: number, parent: AbortSignal): { signal: AbortS
  */
 export function within(work: Promise<unknown>, ms: number): Promise<void> {
   return new Promise<void>((resolve) => {
-    const t = ms === Infinity ? undefined : setTimeout(resolve, Math.max(0, ms));
+    const t = ms === Infinity ? undefined : setTimeout(resolve, clamp(Math.max(0, ms)));
     const done = (): void => {
       clearTimeout(t);
       resolve();

@@ -4,6 +4,7 @@ import { gzip as gzipCb } from 'node:zlib';
 import { context } from '@opentelemetry/api';
 import { suppressTracing } from '../otel-types.js';
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import { secretRedactor } from '../diagnostics.js';
 import { linkedTimeout } from './timers.js';
 
 const gzip = promisify(gzipCb);
@@ -90,8 +91,18 @@ function proxiedOrDirect(o: TransportOptions): Dispatcher {
   return new EnvHttpProxyAgent({ ...options, ...env });
 }
 
+/** An error's text, whatever was thrown. */
+function errorMessage(err: unknown): string {
+  try {
+    return err instanceof Error ? err.message : String(err);
+  } catch {
+    return 'unknown error';
+  }
+}
+
 export function createTransport(o: TransportOptions): Transport {
   const agent = createDispatcher(o);
+  const redact = secretRedactor(o.apiKey);
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     accept: 'application/json',
@@ -105,24 +116,25 @@ export function createTransport(o: TransportOptions): Transport {
     const t = linkedTimeout(timeoutMs, signal);
     try {
       const res = await request(o.endpoint, { method: 'POST', headers, body, dispatcher: agent, signal: t.signal });
-      let text = '';
+      const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        if (size < MAX_RESPONSE_BYTES) text += chunk.toString('utf8');
+        if (size < MAX_RESPONSE_BYTES) chunks.push(chunk);
         size += chunk.length;
       }
-      // A server that echoes request headers would put the key in messages: cut it out here,
-      // before anyone clips the text (a clipped key would no longer be recognised).
-      if (o.apiKey !== undefined && o.apiKey.length >= 4) text = text.split(o.apiKey).join('[API key redacted]');
+      // A server that echoes request headers would put the key in messages: cut it out here, in
+      // every encoding, before anyone decodes or clips the text (a clipped or decoded key would
+      // no longer be recognised).
+      const text = redact(Buffer.concat(chunks).toString('utf8'));
       return { kind: 'response', status: res.statusCode, headers: res.headers, body: text.slice(0, MAX_RESPONSE_BYTES) };
     } catch (err) {
       if (signal.aborted) return { kind: 'aborted' };
-      const e = err as { message?: string; code?: string };
+      const e = err as { code?: unknown };
       const timedOut = t.timedOut();
       return {
         kind: 'network',
-        error: timedOut ? `no complete answer within ${timeoutMs} ms` : (e.message ?? String(err)),
-        code: timedOut ? 'TIMEOUT' : e.code,
+        error: timedOut ? `no complete answer within ${timeoutMs} ms` : redact(errorMessage(err)),
+        code: timedOut ? 'TIMEOUT' : typeof e?.code === 'string' ? e.code : undefined,
         timedOut,
       };
     } finally {
