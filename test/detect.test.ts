@@ -227,7 +227,7 @@ test('end to end: detected CI values fill a pipeline, job and step; attributes a
   Object.assign(process.env, env);
   let h: Awaited<ReturnType<typeof startHarness>>;
   try {
-    h = await startHarness(t);
+    h = await startHarness(t, { exporter: { detectEnvironment: true } });
   } finally {
     for (const k of Object.keys(env)) delete process.env[k];
   }
@@ -285,7 +285,7 @@ test('end to end: resource ci.* attributes beat detection; detectEnvironment: fa
   let on: Awaited<ReturnType<typeof startHarness>>;
   let off: Awaited<ReturnType<typeof startHarness>>;
   try {
-    on = await startHarness(t, { resource: { 'ci.url': 'https://resource.example.com/run' } });
+    on = await startHarness(t, { exporter: { detectEnvironment: true }, resource: { 'ci.url': 'https://resource.example.com/run' } });
     off = await startHarness(t, { exporter: { detectEnvironment: false } });
   } finally {
     for (const k of Object.keys(fixture('github').env)) delete process.env[k];
@@ -314,7 +314,7 @@ test('end to end: the local repository’s git goes on every event, below git at
     // Asked first with a generous budget (the machine may be loaded); the exporter, which asks
     // git at its construction, gets this same cached answer.
     const asked = detectGit(process.cwd(), process.env, 30_000);
-    h = await startHarness(t);
+    h = await startHarness(t, { exporter: { detectEnvironment: true } });
     await asked;
   } finally {
     process.chdir(before);
