@@ -4,7 +4,7 @@
 import { SpanStatusCode, type Attributes } from '@opentelemetry/api';
 import type { ReadableSpanLike as ReadableSpan } from './otel-types.js';
 import type { ReadyEvent } from './delivery/types.js';
-import type { Diagnostics } from './diagnostics.js';
+import { quote, type Diagnostics } from './diagnostics.js';
 import type { EvictReason } from './hierarchy/pending-store.js';
 import { readCiAttributes, type CiAttributes } from './mapping/attributes.js';
 import { LEVEL_ATTRIBUTE, LEVELS, type Level } from './mapping/fields.js';
@@ -36,8 +36,8 @@ export class EventBuilder {
     if ((LEVELS as readonly string[]).includes(value)) return value as Level;
     this.diagnostics.counters.dropped.unknown_level++;
     this.diagnostics.once(
-      `unknown-level:${value}`,
-      `${describe(span)}: ci.level "${String(raw)}" is not one of ${LEVELS.join(', ')}; the span is not exported (its children still link through it).`,
+      `unknown-level:${value.slice(0, 64)}`,
+      `${describe(span)}: ci.level ${quote(raw)} is not one of ${LEVELS.join(', ')}; the span is not exported (its children still link through it).`,
     );
     return undefined;
   }
@@ -51,7 +51,7 @@ export class EventBuilder {
       return this.buildOne(span, level, inherited, now, out);
     } catch (err) {
       // One span that trips a bug of ours must not hold back the rest, nor its descendants.
-      this.diagnostics.drop('invalid', 1, 'internal-span', `${describe(span, level)} not sent: internal error (please report it): ${errorText(err)}`);
+      this.diagnostics.drop('invalid', 1, internalKind('span', err), `${describe(span, level)} not sent: internal error (please report it): ${errorText(err)}`);
       return inherited;
     }
   }
@@ -77,6 +77,14 @@ export class EventBuilder {
     out.push({ json, bytes: Buffer.byteLength(json), timeMs: mapped.timeMs, describe: what });
     this.diagnostics.counters.eventsReady++;
     return mapped.lineage;
+  }
+
+  /** The store's cycle callback: `span` is its own ancestor (its members resolve as orphans). */
+  cycle(span: SpanData, level: Level | undefined): void {
+    this.diagnostics.once(
+      'cycle',
+      `${describe(span, level)} is its own ancestor: its parent span IDs form a loop, so no pipeline can be found above it; the spans in the loop are sent without one (dropped as orphaned unless they carry ci.pipeline_unique_id and ci.pipeline_name). Check the parent IDs the code that builds these spans sets.`,
+    );
   }
 
   /** The store's evict callback: a held span leaves without an event. */
@@ -124,9 +132,33 @@ function describer(span: SpanData, level: Level, name: string): () => string {
 }
 
 function describeSpan(level: Level | undefined, name: string, traceId: string, spanId: string): string {
-  return `${level ?? 'span'} ${JSON.stringify(name)} (trace ${traceId}, span ${spanId})`;
+  return `${level ?? 'span'} ${quote(name, 100)} (trace ${idText(traceId)}, span ${idText(spanId)})`;
 }
 
+/** A trace or span ID as it is (hex), or quoted when a hand-made span gave something else. */
+const idText = (id: string): string => (id.length <= 64 && /^[0-9a-fA-F]+$/.test(id) ? id : quote(id, 64));
+
+/** An error for a message: its stack, clipped and escaped (a message can be user data). */
 export function errorText(err: unknown): string {
-  return err instanceof Error ? (err.stack ?? err.message) : String(err);
+  let text: unknown = err;
+  try {
+    text = err instanceof Error ? (err.stack ?? err.message) : err;
+  } catch {
+    // a getter that throws: say what we can
+  }
+  return quote(text, 1000);
+}
+
+/**
+ * The once-per-kind key of an internal error: its kind of error and first words, so that each
+ * distinct bug is reported (not only the first one of the process), bounded in size.
+ */
+export function internalKind(where: string, err: unknown): string {
+  let head = '';
+  try {
+    head = err instanceof Error ? `${err.name}:${err.message}` : typeof err;
+  } catch {
+    head = 'unreadable';
+  }
+  return `internal:${where}:${head.slice(0, 80)}`;
 }
