@@ -246,7 +246,9 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   /** Counters of what came in, went out, and was dropped and why (see the README's "Delivery guarantees"). */
   getCounters(): Counters {
     const c = this.diagnostics.snapshot();
-    c.pending = this.store?.pendingCount ?? 0;
+    // Labelled spans only: so that sent + dropped + pending + spooled + queued accounts for every
+    // labelled span received (README, "Reading the counters").
+    c.pending = this.store?.pendingLabelledCount ?? 0;
     return c;
   }
 

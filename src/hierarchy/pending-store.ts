@@ -124,6 +124,8 @@ export class PendingStore {
   /** Held nodes in arrival order (resolved and evicted ones are skipped lazily). */
   private readonly heldOrder = new Fifo<Node>();
   private heldCount = 0;
+  /** Of those, the labelled ones: what getCounters().pending reports (unlabelled spans become no event). */
+  private heldLabelled = 0;
   /** Keys of resolved nodes in resolution order, so the oldest is forgotten first. */
   private readonly resolvedOrder = new Fifo<Node>();
   private resolvedCount = 0;
@@ -144,6 +146,11 @@ export class PendingStore {
   /** Spans held, waiting for their ancestors. */
   get pendingCount(): number {
     return this.heldCount;
+  }
+
+  /** Labelled spans held, waiting for their ancestors (each will become an event or a drop). */
+  get pendingLabelledCount(): number {
+    return this.heldLabelled;
   }
 
   add(span: SpanData, level: Level | undefined): void {
@@ -191,6 +198,7 @@ export class PendingStore {
     parentNode.live = (parentNode.live ?? 0) + 1;
     this.heldOrder.push(node);
     this.heldCount++;
+    if (node.level) this.heldLabelled++;
     // Resolved nodes leave the FIFO only from its head: one span waiting for hours would pin
     // everything behind it. Sweep when most entries are dead (amortised O(1) per span).
     if (this.heldOrder.length > 2 * this.heldCount + 1024) this.heldOrder.retain(isHeld);
@@ -323,6 +331,7 @@ export class PendingStore {
     if (!node.held) return;
     node.held = false;
     this.heldCount--;
+    if (node.level) this.heldLabelled--;
   }
 
   private remember(node: Node): void {
@@ -346,6 +355,7 @@ export class PendingStore {
     const span = node.span!;
     node.held = false;
     this.heldCount--;
+    if (node.level) this.heldLabelled--;
     node.span = undefined;
     if (node.level) this.callbacks.evict(span, node.level, reason);
     // Its waiting children can no longer resolve through it: they are older, so they were (or
