@@ -112,8 +112,10 @@ test('spans that cannot be read (getters that throw) are counted one by one, in 
     Object.defineProperty(attributes, 'ci.level', { enumerable: true, get: () => { throw new Error(msg); } });
     return light('trap', attributes);
   };
-  // A value String() cannot convert, on an attribute read while mapping.
-  const unconvertible = light('odd', { ...ci('pipeline', 'odd'), 'ci.parameters.x': [Object.create(null)] as unknown as string });
+  // An attribute that throws only when the mapping reads it: a bug-like failure inside resolution.
+  const odd: Attributes = { ...ci('pipeline', 'odd') };
+  Object.defineProperty(odd, 'ci.name', { enumerable: true, get: () => { throw new TypeError('odd getter'); } });
+  const unconvertible = light('odd', odd);
   for (let i = 0; i < 3; i++) {
     const p = nextSpanId();
     const r = await send(exporter, [throwing(`boom ${i}`), unconvertible, light(`ok${i}`, ci('pipeline', `ok${i}`), { spanId: p, traceId: `${i}`.repeat(32) })]);

@@ -14,11 +14,19 @@ export interface CiAttributes {
   parameters?: Record<string, string>;
 }
 
+/**
+ * Parameters kept per span (resource and span each). An object of 100,000 new keys costs a
+ * quarter of a second to build and as much to serialize, in one piece; a CI run has a few
+ * dozen. (The SDK itself keeps 128 attributes per span unless told otherwise.)
+ */
+export const MAX_PARAMETERS = 1000;
+
 /** Called with the attribute key and what is wrong with its value. */
 export type ProblemSink = (attribute: string, problem: string) => void;
 
 export function readCiAttributes(attributes: Attributes, onProblem: ProblemSink): CiAttributes {
   const out: CiAttributes = { values: [] };
+  let parameterCount = 0;
   for (const key in attributes) {
     // Cheap prefix test first: most attributes of a span are not ours.
     if (key.charCodeAt(0) !== 99 /* c */ || key.charCodeAt(1) !== 105 /* i */ || key.charCodeAt(2) !== 46 /* . */) continue;
@@ -36,9 +44,17 @@ export function readCiAttributes(attributes: Attributes, onProblem: ProblemSink)
       continue;
     }
     if (key.startsWith(PARAMETERS_PREFIX) && key.length > PARAMETERS_PREFIX.length) {
+      if (++parameterCount > MAX_PARAMETERS) {
+        if (parameterCount === MAX_PARAMETERS + 1) onProblem('ci.parameters.*', `is set more than ${MAX_PARAMETERS} times on one span (one per key); the rest are left out`);
+        continue;
+      }
       const params = (out.parameters ??= {});
       const name = key.slice(PARAMETERS_PREFIX.length);
-      const value = Array.isArray(raw) ? raw.join(',') : String(raw);
+      const value = parameterValue(raw);
+      if (value === undefined) {
+        onProblem(key, `expects a string, got ${quote(raw, 60)}; ignored`);
+        continue;
+      }
       // `__proto__` is a parameter like any other: defined, not assigned (which would set the prototype).
       if (name === '__proto__') Object.defineProperty(params, name, { value, enumerable: true, writable: true, configurable: true });
       else params[name] = value;
@@ -85,7 +101,7 @@ function coerce(spec: FieldSpec, raw: AttributeValue): unknown {
         return list;
       }
       // Resource attributes from OTEL_RESOURCE_ATTRIBUTES cannot be arrays: accept a comma list.
-      if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      if (typeof raw === 'string') return splitList(raw);
       return INVALID;
     case 'time': {
       const ms = typeof raw === 'number' ? raw : typeof raw === 'string' ? Date.parse(raw) : NaN;
@@ -109,4 +125,29 @@ function describeType(spec: FieldSpec): string {
     case 'time':
       return 'an RFC3339 time string or epoch milliseconds, within years 0000-9999';
   }
+}
+
+/**
+ * A comma-separated list: trimmed, empty items left out. One array, compacted in place (a list
+ * of 100,000 items is one value: map + filter would allocate it three times over).
+ */
+function splitList(raw: string): string[] {
+  const parts = raw.split(',');
+  let w = 0;
+  for (const p of parts) {
+    const t = p.length > 0 && (p.charCodeAt(0) <= 32 || p.charCodeAt(p.length - 1) <= 32) ? p.trim() : p;
+    if (t !== '') parts[w++] = t;
+  }
+  parts.length = w;
+  return parts;
+}
+
+/** A parameter's value as text: primitives, or an array of them joined with commas. */
+function parameterValue(raw: unknown): string | undefined {
+  if (typeof raw === 'string') return raw;
+  if (typeof raw === 'number' || typeof raw === 'boolean') return String(raw);
+  if (!Array.isArray(raw)) return undefined;
+  const items: string[] = [];
+  for (const item of raw as unknown[]) if (typeof item === 'string' || typeof item === 'number' || typeof item === 'boolean') items.push(String(item));
+  return items.join(',');
 }

@@ -211,12 +211,17 @@ export function validateEvent(
   // few of the bad entries, clipped, never all of them.
   for (const field of LIST_FIELDS) {
     const list = r[field] as string[] | undefined;
+    if (!list) continue;
     const ok = field === 'tags' ? isTag : isMetric;
-    if (!list || list.every(ok)) continue;
-    const kept: string[] = [];
+    let first = 0;
+    while (first < list.length && ok(list[first]!)) first++;
+    if (first === list.length) continue;
+    // Each entry is tested once: the good prefix is kept as is, the rest sorted as it goes.
+    const kept = list.slice(0, first);
     const shown: string[] = [];
     let bad = 0;
-    for (const s of list) {
+    for (let i = first; i < list.length; i++) {
+      const s = list[i]!;
       if (ok(s)) kept.push(s);
       else if (++bad <= LIST_SHOWN) shown.push(quote(s, 60));
     }

@@ -273,7 +273,7 @@ export const hugeInput: fc.Arbitrary<{ kind: string; attributes: Record<string, 
         attributes['ci.tags'] = list((i) => (i % 2 ? bad(i) : `k${i}:v`)).join(',');
         break;
       case 'long-strings':
-        for (const k of ['ci.name', 'ci.status', 'ci.error.message', 'ci.git.sha', 'ci.node.name', 'ci.env']) attributes[k] = (s || 'x').repeat(Math.ceil(n * 10 / Math.max(1, s.length)));
+        for (const k of ['ci.name', 'ci.status', 'ci.error.message', 'ci.git.sha', 'ci.node.name', 'ci.env']) attributes[k] = (s || "x").repeat(Math.ceil(n / Math.max(1, s.length))).slice(0, n);
         break;
       case 'level':
         attributes['ci.queue_time'] = `${'9'.repeat(n)}`;
