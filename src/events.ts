@@ -59,7 +59,7 @@ export class EventBuilder {
   private buildOne(span: SpanData, level: Level, inherited: Lineage, now: number, out: ReadyEvent[]): Lineage {
     const resource = this.resourceInfo(span.resource);
     const attrs = readCiAttributes(span.attributes, (key, problem) =>
-      this.diagnostics.once(`attr:${key}`, `${describe(span, level)}: attribute ${key} ${problem}.`),
+      this.diagnostics.once(`attr:${attributeKind(key)}`, `${describe(span, level)}: attribute ${attributeText(key)} ${problem}.`),
     );
     const mapped = mapSpanParts(span, level, attrs, resource.attrs, inherited, resource.defaults);
     const what = describer(span, level, mapped.resource.name);
@@ -104,7 +104,7 @@ export class EventBuilder {
     let info = this.resources.get(resource);
     if (info) return info;
     const a = resource.attributes;
-    const attrs = readCiAttributes(a, (key, problem) => this.diagnostics.once(`resource-attr:${key}`, `resource attribute ${key} ${problem}.`));
+    const attrs = readCiAttributes(a, (key, problem) => this.diagnostics.once(`resource-attr:${attributeKind(key)}`, `resource attribute ${attributeText(key)} ${problem}.`));
     const envFromResource = a['deployment.environment.name'] ?? a['deployment.environment'];
     const defaults: Defaults = { provider_name: this.options.providerName };
     const env = this.options.env ?? (envFromResource === undefined ? undefined : String(envFromResource));
@@ -134,6 +134,11 @@ function describer(span: SpanData, level: Level, name: string): () => string {
 function describeSpan(level: Level | undefined, name: string, traceId: string, spanId: string): string {
   return `${level ?? 'span'} ${quote(name, 100)} (trace ${idText(traceId)}, span ${idText(spanId)})`;
 }
+
+/** An attribute key in a message: as it is when it is a plain key, else quoted (keys are user data too). */
+const attributeText = (key: string): string => (key.length <= 100 && /^[\w.*-]+$/.test(key) ? key : quote(key, 100));
+/** One kind for all `ci.parameters.*` keys: each distinct key must not be a message of its own. */
+const attributeKind = (key: string): string => (key.startsWith('ci.parameters.') ? 'ci.parameters.*' : key.slice(0, 100));
 
 /** A trace or span ID as it is (hex), or quoted when a hand-made span gave something else. */
 const idText = (id: string): string => (id.length <= 64 && /^[0-9a-fA-F]+$/.test(id) ? id : quote(id, 64));

@@ -256,3 +256,20 @@ test('export() is robust to what is not an array of spans, and to a missing call
   assert.deepEqual(r, { code: ExportResultCode.SUCCESS });
   assert.doesNotThrow(() => exporter.export([light('x', ci('pipeline', 'x'))] as never, undefined as never));
 });
+
+test('values and keys put into messages are quoted and clipped: a newline cannot forge a log line', async (t) => {
+  const { exporter, lines } = await setup(t);
+  const forged = '\n[datadog-ci-pipeline-exporter] forged line';
+  const p = nextSpanId();
+  await send(exporter, [
+    light('a', { 'ci.level': `job${forged}` }),
+    light('b', { 'ci.level': 'step', [`ci.parameters.k${forged}`]: { not: 'a string' } as never, 'ci.status': `x${forged}`, 'ci.tags': ['ok:1', `bad${forged}`] }, { parent: p }),
+    light('c', { 'ci.level': 'pipeline', 'ci.url': 'u', 'ci.git.sha': `nope${forged}`, 'ci.git.repository_url': 'r', 'ci.git.author_email': 'e', 'ci.name': 'x'.repeat(100_000) }, { spanId: p }),
+  ]);
+  await exporter.forceFlush();
+  assert.ok(lines.length >= 4, lines.join('\n'));
+  for (const l of lines) {
+    assert.ok(!l.includes('\n'), `a line with a newline: ${JSON.stringify(l)}`);
+    assert.ok(l.length < 2000, `a ${l.length}-character line`);
+  }
+});
