@@ -8,6 +8,7 @@ import { SpanStatusCode, type Attributes } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { DatadogCIPipelineExporter, type DatadogCIPipelineExporterOptions } from '../src/index.js';
 import { PendingStore } from '../src/hierarchy/pending-store.js';
+import { checkSpan, isRefusal, normalizeTime } from '../src/span-shape.js';
 import { hrTimeToRfc3339, msToRfc3339 } from '../src/mapping/time.js';
 import type { Resource } from '../src/mapping/transform.js';
 import { validateEvent } from '../src/validation/validate.js';
@@ -272,4 +273,35 @@ test('values and keys put into messages are quoted and clipped: a newline cannot
     assert.ok(!l.includes('\n'), `a line with a newline: ${JSON.stringify(l)}`);
     assert.ok(l.length < 2000, `a ${l.length}-character line`);
   }
+});
+
+test('span-shape: SDK spans pass through untouched (no copy on the hot path); hand-made ones are normalised or refused', async () => {
+  const sdk = await recordTree({ name: 'p', attributes: ci('pipeline', 'p'), children: [{ name: 's', attributes: ci('step', 's') }] });
+  for (const s of sdk) assert.equal(checkSpan(s), s);
+  const ok = light('fine', ci('step', 'fine'), { parent: 'abcdefabcdefabcd' });
+  assert.equal(checkSpan(ok), ok);
+  // Normalised: a number as name, epoch ms as times, no events/resource, an empty parent ID (a root).
+  const fixed = checkSpan(light(7, ci('step', 'x'), { over: { startTime: NOW - 10, endTime: [Math.floor(NOW / 1000), 2e9], events: null, resource: 3, parentSpanContext: { spanId: '' } } }));
+  assert.ok(!isRefusal(fixed));
+  assert.equal(fixed.name, '7');
+  assert.deepEqual(fixed.startTime, normalizeTime(NOW - 10));
+  assert.deepEqual(fixed.endTime, [Math.floor(NOW / 1000) + 2, 0]);
+  assert.deepEqual(fixed.events, []);
+  assert.deepEqual(fixed.resource.attributes, {});
+  assert.equal(fixed.parentSpanContext, undefined);
+  // Refused: the kind names the defect.
+  const kind = (raw: unknown): string | undefined => {
+    const r = checkSpan(raw);
+    return isRefusal(r) ? r.kind : undefined;
+  };
+  assert.equal(kind(undefined), 'not-object');
+  assert.equal(kind({ ...ok, spanContext: 1 }), 'no-span-context');
+  assert.equal(kind({ ...ok, spanContext: () => ({ traceId: '', spanId: 'x' }) }), 'bad-span-context');
+  assert.equal(kind({ ...ok, attributes: null }), 'no-attributes');
+  assert.equal(kind({ ...ok, endTime: undefined }), 'bad-end-time');
+  assert.equal(kind({ ...ok, startTime: [1e13, 0] }), 'bad-start-time');
+  // An unlabelled span without times still links its descendants.
+  assert.equal(kind({ ...ok, attributes: {}, endTime: undefined }), undefined);
+  assert.equal(normalizeTime([253_402_300_800, 0]), undefined);
+  assert.deepEqual(normalizeTime([-62_167_219_200, 0]), [-62_167_219_200, 0]);
 });
