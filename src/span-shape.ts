@@ -77,11 +77,14 @@ function readParent(span: Record<string, unknown>): Parent | null {
   return isId(psi) ? { spanId: psi } : null;
 }
 
-export interface Refusal {
-  /** Stable key for once-per-kind reporting. */
-  kind: string;
-  /** What is wrong, for the message. */
-  what: string;
+/** Why a span cannot be used. */
+export class Refusal {
+  constructor(
+    /** Stable key for once-per-kind reporting. */
+    readonly kind: string,
+    /** What is wrong, for the message. */
+    readonly what: string,
+  ) {}
 }
 
 /**
@@ -89,15 +92,15 @@ export interface Refusal {
  * that is merely of the wrong shape (a getter that throws is the caller's to catch).
  */
 export function checkSpan(raw: unknown): SpanData | Refusal {
-  if (!isObject(raw)) return { kind: 'not-object', what: `the value passed as a span is ${raw === null ? 'null' : typeof raw}, not a span object` };
-  if (typeof raw.spanContext !== 'function') return { kind: 'no-span-context', what: 'it has no spanContext() method' };
+  if (!isObject(raw)) return new Refusal('not-object', `the value passed as a span is ${raw === null ? 'null' : typeof raw}, not a span object`);
+  if (typeof raw.spanContext !== 'function') return new Refusal('no-span-context', 'it has no spanContext() method');
   const ctx: unknown = (raw.spanContext as () => unknown).call(raw);
   if (!isObject(ctx) || !isId(ctx.traceId) || !isId(ctx.spanId)) {
-    return { kind: 'bad-span-context', what: `spanContext() returned no usable traceId/spanId (non-empty strings of at most ${MAX_ID_LENGTH} characters)` };
+    return new Refusal('bad-span-context', `spanContext() returned no usable traceId/spanId (non-empty strings of at most ${MAX_ID_LENGTH} characters)`);
   }
   const attributes = raw.attributes;
   if (!isObject(attributes) || Array.isArray(attributes)) {
-    return { kind: 'no-attributes', what: `its attributes are ${attributes === null ? 'null' : Array.isArray(attributes) ? 'an array' : typeof attributes}, not an object` };
+    return new Refusal('no-attributes', `its attributes are ${attributes === null ? 'null' : Array.isArray(attributes) ? 'an array' : typeof attributes}, not an object`);
   }
   const labelled = (attributes as Attributes)[LEVEL_ATTRIBUTE] !== undefined;
 
@@ -125,8 +128,8 @@ export function checkSpan(raw: unknown): SpanData | Refusal {
   let startTime = normalizeTime(raw.startTime);
   let endTime = normalizeTime(raw.endTime);
   if (labelled) {
-    if (!startTime) return { kind: 'bad-start-time', what: `its startTime ${quote(raw.startTime, 60)} is not an HrTime [seconds, nanoseconds] within years 0000–9999` };
-    if (!endTime) return { kind: 'bad-end-time', what: `its endTime ${quote(raw.endTime, 60)} is not an HrTime [seconds, nanoseconds] within years 0000–9999 (was the span ended?)` };
+    if (!startTime) return new Refusal('bad-start-time', `its startTime ${quote(raw.startTime, 60)} is not an HrTime [seconds, nanoseconds] within years 0000–9999`);
+    if (!endTime) return new Refusal('bad-end-time', `its endTime ${quote(raw.endTime, 60)} is not an HrTime [seconds, nanoseconds] within years 0000–9999 (was the span ended?)`);
   } else if (!startTime || !endTime) {
     const now = normalizeTime(Date.now())!;
     startTime ??= endTime ?? now;
@@ -156,7 +159,7 @@ export function checkSpan(raw: unknown): SpanData | Refusal {
 }
 
 export function isRefusal(v: SpanData | Refusal): v is Refusal {
-  return 'what' in v && 'kind' in v && !('spanContext' in v);
+  return v instanceof Refusal;
 }
 
 /**
