@@ -90,6 +90,11 @@ function coerce(spec: FieldSpec, raw: AttributeValue): unknown {
     }
     case 'string[]':
       if (Array.isArray(raw)) {
+        // The usual case, an array of non-empty strings, is taken as it is (nothing changes it
+        // later: validation builds new lists): no copy of a 100,000-entry list.
+        let plain = 0;
+        while (plain < raw.length && typeof raw[plain] === 'string' && raw[plain] !== '') plain++;
+        if (plain === raw.length) return raw;
         const list: string[] = [];
         // Primitives only: a hand-made span may put anything in an array (String() of an object
         // without a prototype throws).
