@@ -21,6 +21,8 @@ interface ResourceInfo {
 export class EventBuilder {
   /** Parsed resource-level `ci.*` attributes and defaults, once per Resource object. */
   private readonly resources = new WeakMap<object, ResourceInfo>();
+  /** Eviction reasons already reported (their count goes on in the counters). */
+  private readonly evictionsSaid = new Set<EvictReason>();
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -89,6 +91,12 @@ export class EventBuilder {
 
   /** The store's evict callback: a held span leaves without an event. */
   evicted(span: SpanData, level: Level, reason: EvictReason): void {
+    // A shutdown deadline can evict 100,000 spans in one go: the message is built once.
+    if (this.evictionsSaid.has(reason)) {
+      this.diagnostics.drop(reason, 1);
+      return;
+    }
+    this.evictionsSaid.add(reason);
     const why =
       reason === 'pending_overflow'
         ? `more than maxPendingSpans (${this.options.maxPendingSpans}) spans were waiting for their ancestors; the oldest was dropped. Raise maxPendingSpans or check that the pipeline span ends and is exported.`
