@@ -29,7 +29,9 @@ export type DropReason =
   /** The exporter was shut down and the event could not be sent nor spooled. */
   | 'shutdown'
   /** The exporter has a configuration error (reported at construction): every span is refused. */
-  | 'not_configured';
+  | 'not_configured'
+  /** The object passed to export() is not a usable span (no spanContext(), attributes or times; see span-shape.ts). */
+  | 'malformed';
 
 export interface Counters {
   /** Spans passed to export(), labelled or not. */
@@ -68,6 +70,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   'delivery_failed',
   'shutdown',
   'not_configured',
+  'malformed',
 ];
 
 /**

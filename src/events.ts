@@ -4,7 +4,7 @@
 import { SpanStatusCode, type Attributes } from '@opentelemetry/api';
 import type { ReadableSpanLike as ReadableSpan } from './otel-types.js';
 import type { ReadyEvent } from './delivery/types.js';
-import type { Diagnostics } from './diagnostics.js';
+import { quote, type Diagnostics } from './diagnostics.js';
 import type { EvictReason } from './hierarchy/pending-store.js';
 import { readCiAttributes, type CiAttributes } from './mapping/attributes.js';
 import { LEVEL_ATTRIBUTE, LEVELS, type Level } from './mapping/fields.js';
@@ -31,6 +31,8 @@ export class EventBuilder {
   private readonly scrub: ScrubConfig;
   /** The API key as it would appear in JSON; events are searched for it once serialized. */
   private readonly keyNeedle: string | undefined;
+  /** Eviction reasons already reported (their count goes on in the counters). */
+  private readonly evictionsSaid = new Set<EvictReason>();
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -50,8 +52,8 @@ export class EventBuilder {
     if ((LEVELS as readonly string[]).includes(value)) return value as Level;
     this.diagnostics.counters.dropped.unknown_level++;
     this.diagnostics.once(
-      `unknown-level:${value}`,
-      `${describe(span)}: ci.level "${String(raw)}" is not one of ${LEVELS.join(', ')}; the span is not exported (its children still link through it).`,
+      `unknown-level:${value.slice(0, 64)}`,
+      `${describe(span)}: ci.level ${quote(raw)} is not one of ${LEVELS.join(', ')}; the span is not exported (its children still link through it).`,
     );
     return undefined;
   }
@@ -65,7 +67,7 @@ export class EventBuilder {
       return this.buildOne(span, level, inherited, now, out);
     } catch (err) {
       // One span that trips a bug of ours must not hold back the rest, nor its descendants.
-      this.diagnostics.drop('invalid', 1, 'internal-span', `${describe(span, level)} not sent: internal error (please report it): ${errorText(err)}`);
+      this.diagnostics.drop('invalid', 1, internalKind('span', err), `${describe(span, level)} not sent: internal error (please report it): ${errorText(err)}`);
       return inherited;
     }
   }
@@ -73,7 +75,7 @@ export class EventBuilder {
   private buildOne(span: SpanData, level: Level, inherited: Lineage, now: number, out: ReadyEvent[]): Lineage {
     const resource = this.resourceInfo(span.resource);
     const attrs = readCiAttributes(span.attributes, (key, problem) =>
-      this.diagnostics.once(`attr:${key}`, `${describe(span, level)}: attribute ${key} ${problem}.`),
+      this.diagnostics.once(`attr:${attributeKind(key)}`, `${describe(span, level)}: attribute ${attributeText(key)} ${problem}.`),
     );
     const mapped = mapSpanParts(span, level, attrs, resource.attrs, inherited, resource.defaults);
     scrubEvent(mapped.resource, mapped.shared, this.scrub);
@@ -94,8 +96,22 @@ export class EventBuilder {
     return mapped.lineage;
   }
 
+  /** The store's cycle callback: `span` is its own ancestor (its members resolve as orphans). */
+  cycle(span: SpanData, level: Level | undefined): void {
+    this.diagnostics.once(
+      'cycle',
+      `${describe(span, level)} is its own ancestor: its parent span IDs form a loop, so no pipeline can be found above it; the spans in the loop are sent without one (dropped as orphaned unless they carry ci.pipeline_unique_id and ci.pipeline_name). Check the parent IDs the code that builds these spans sets.`,
+    );
+  }
+
   /** The store's evict callback: a held span leaves without an event. */
   evicted(span: SpanData, level: Level, reason: EvictReason): void {
+    // A shutdown deadline can evict 100,000 spans in one go: the message is built once.
+    if (this.evictionsSaid.has(reason)) {
+      this.diagnostics.drop(reason, 1);
+      return;
+    }
+    this.evictionsSaid.add(reason);
     const why =
       reason === 'pending_overflow'
         ? `more than maxPendingSpans (${this.options.maxPendingSpans}) spans were waiting for their ancestors; the oldest was dropped. Raise maxPendingSpans or check that the pipeline span ends and is exported.`
@@ -111,7 +127,7 @@ export class EventBuilder {
     let info = this.resources.get(resource);
     if (info) return info;
     const a = resource.attributes;
-    const attrs = readCiAttributes(a, (key, problem) => this.diagnostics.once(`resource-attr:${key}`, `resource attribute ${key} ${problem}.`));
+    const attrs = readCiAttributes(a, (key, problem) => this.diagnostics.once(`resource-attr:${attributeKind(key)}`, `resource attribute ${attributeText(key)} ${problem}.`));
     const envFromResource = a['deployment.environment.name'] ?? a['deployment.environment'];
     const defaults: Defaults = { provider_name: this.options.providerName };
     const env = this.options.env ?? (envFromResource === undefined ? undefined : String(envFromResource));
@@ -165,9 +181,38 @@ function describer(span: SpanData, level: Level, name: string): () => string {
 }
 
 function describeSpan(level: Level | undefined, name: string, traceId: string, spanId: string): string {
-  return `${level ?? 'span'} ${JSON.stringify(name)} (trace ${traceId}, span ${spanId})`;
+  return `${level ?? 'span'} ${quote(name, 100)} (trace ${idText(traceId)}, span ${idText(spanId)})`;
 }
 
+/** An attribute key in a message: as it is when it is a plain key, else quoted (keys are user data too). */
+const attributeText = (key: string): string => (key.length <= 100 && /^[\w.*-]+$/.test(key) ? key : quote(key, 100));
+/** One kind for all `ci.parameters.*` keys: each distinct key must not be a message of its own. */
+const attributeKind = (key: string): string => (key.startsWith('ci.parameters.') ? 'ci.parameters.*' : key.slice(0, 100));
+
+/** A trace or span ID as it is (hex), or quoted when a hand-made span gave something else. */
+const idText = (id: string): string => (id.length <= 64 && /^[0-9a-fA-F]+$/.test(id) ? id : quote(id, 64));
+
+/** An error for a message: its stack, clipped and escaped (a message can be user data). */
 export function errorText(err: unknown): string {
-  return err instanceof Error ? (err.stack ?? err.message) : String(err);
+  let text: unknown = err;
+  try {
+    text = err instanceof Error ? (err.stack ?? err.message) : err;
+  } catch {
+    // a getter that throws: say what we can
+  }
+  return quote(text, 1000);
+}
+
+/**
+ * The once-per-kind key of an internal error: its kind of error and first words, so that each
+ * distinct bug is reported (not only the first one of the process), bounded in size.
+ */
+export function internalKind(where: string, err: unknown): string {
+  let head = '';
+  try {
+    head = err instanceof Error ? `${err.name}:${err.message}` : typeof err;
+  } catch {
+    head = 'unreadable';
+  }
+  return `internal:${where}:${head.slice(0, 80)}`;
 }

@@ -7,9 +7,10 @@ import { createDelivery } from './delivery/index.js';
 import { within } from './delivery/timers.js';
 import type { Delivery, ReadyEvent } from './delivery/types.js';
 import { Diagnostics, MAX_LINE, stderrLogger, type Counters } from './diagnostics.js';
-import { errorText, EventBuilder } from './events.js';
+import { errorText, EventBuilder, internalKind } from './events.js';
 import { PendingStore } from './hierarchy/pending-store.js';
 import { resolveOptions, type DatadogCIPipelineExporterOptions, type ResolvedOptions } from './options.js';
+import { admitSpan, refuse } from './span-shape.js';
 
 /** Below the BatchSpanProcessor's default export timeout (30 s). */
 const EXPORT_CALLBACK_MS = 20_000;
@@ -67,6 +68,7 @@ export class DatadogCIPipelineExporter implements SpanExporter {
       {
         resolve: (span, level, inherited) => this.events!.build(span, level, inherited, this.now, this.ready),
         evict: (span, level, reason) => this.events!.evicted(span, level, reason),
+        cycle: (span, level) => this.events!.cycle(span, level),
       },
       true,
     );
@@ -81,25 +83,33 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   }
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
+    // Hand-written callers may leave the callback out: there is then nobody to tell.
+    if (typeof resultCallback !== 'function') resultCallback = () => undefined;
     if (this.shutdownPromise) {
       resultCallback({ code: ExportResultCode.FAILED, error: new Error('DatadogCIPipelineExporter is shut down') });
       return;
     }
     const { store, delivery } = this;
+    // The SDK always passes an array; a bridge might not. What is not one is nothing to export.
+    if (!Array.isArray(spans)) {
+      this.diagnostics.once('export-not-array', `export() was passed ${spans === null ? 'null' : typeof spans} instead of an array of spans; nothing exported.`);
+      spans = [];
+    }
     this.diagnostics.counters.spansReceived += spans.length;
     if (!store || !delivery) {
       this.diagnostics.counters.dropped.not_configured += spans.length;
       resultCallback({ code: ExportResultCode.FAILED, error: new Error('DatadogCIPipelineExporter is not configured (see the message above)') });
       return;
     }
+    this.now = Date.now();
     try {
-      this.now = Date.now();
       store.expire(this.now);
-      for (const span of spans) store.add(span, this.events!.levelOf(span));
     } catch (err) {
-      // A bug of ours must not take the build down: report it and go on with what was made.
-      this.diagnostics.once('internal', `internal error while exporting spans (please report it): ${errorText(err)}`);
+      this.internalError('expiring held spans', err);
     }
+    // One span at a time: a span that cannot be read, or trips a bug of ours, is counted and
+    // reported alone while the rest of the batch goes on.
+    for (const raw of spans as unknown[]) this.file(raw, store);
     const pumped = this.pump();
     // The callback waits for delivery so that provider.forceFlush() means "delivered", but it
     // reports SUCCESS whatever the outcome: a FAILED result (or a callback slower than the
@@ -118,6 +128,32 @@ export class DatadogCIPipelineExporter implements SpanExporter {
       clearTimeout(timer);
       resultCallback({ code: ExportResultCode.SUCCESS });
     });
+  }
+
+  /** Checks one span's shape (span-shape.ts) and files it into the store. Never throws. */
+  private file(raw: unknown, store: PendingStore): void {
+    let span;
+    let level;
+    try {
+      span = admitSpan(raw, this.diagnostics);
+      if (!span) return;
+      level = this.events!.levelOf(span);
+    } catch (err) {
+      // A getter or spanContext() that throws, an attribute value String() cannot convert.
+      refuse(this.diagnostics, 'unreadable', `a span passed to export() could not be read (${errorText(err)}); it is not sent.`);
+      return;
+    }
+    try {
+      store.add(span, level);
+    } catch (err) {
+      if (level) this.diagnostics.counters.dropped.invalid++;
+      this.internalError('filing a span', err);
+    }
+  }
+
+  /** A bug of ours must not take the build down: report it (once per kind of error) and go on. */
+  private internalError(where: string, err: unknown): void {
+    this.diagnostics.once(internalKind(where, err), `internal error while ${where} (please report it): ${errorText(err)}`);
   }
 
   /**
@@ -180,7 +216,7 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     try {
       more = store.drain(this.slice);
     } catch (err) {
-      this.diagnostics.once('internal', `internal error while resolving spans (please report it): ${errorText(err)}`);
+      this.internalError('resolving spans', err);
       more = store.hasWork;
     }
     const events = this.takeReady();
@@ -216,7 +252,9 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   /** Counters of what came in, went out, and was dropped and why (see the README's "Delivery guarantees"). */
   getCounters(): Counters {
     const c = this.diagnostics.snapshot();
-    c.pending = this.store?.pendingCount ?? 0;
+    // Labelled spans only: so that sent + dropped + pending + spooled + queued accounts for every
+    // labelled span received (README, "Reading the counters").
+    c.pending = this.store?.pendingLabelledCount ?? 0;
     return c;
   }
 
@@ -232,7 +270,7 @@ export class DatadogCIPipelineExporter implements SpanExporter {
       this.now = Date.now();
       store.resolveOrphans();
     } catch (err) {
-      this.diagnostics.once('internal', `internal error at shutdown (please report it): ${errorText(err)}`);
+      this.internalError('resolving orphans at shutdown', err);
     }
     await this.drainAll([], deadline);
     // Past the deadline, what is still unresolved is given up on, and counted.

@@ -627,3 +627,43 @@ test(
     assert.ok(large < small * 3 + 50, `maxRememberedSpans 500: ${Math.round(small)} ms; 20,000: ${Math.round(large)} ms for the same ${spans.length} spans`);
   },
 );
+
+test('parent loops: a span its own parent, A → B → A, and a ring with a tail are found at resolveOrphans(), each once; nothing stays held', () => {
+  const resolved: string[] = [];
+  const loops: string[] = [];
+  const store = new PendingStore(
+    { maxPendingSpans: 1000, maxRememberedSpans: 1000, maxAgeMs: 18 * HOUR },
+    { resolve: (s, _l, i) => (resolved.push(s.name), i), evict: () => assert.fail('nothing is evicted'), cycle: (s) => loops.push(s.name) },
+  );
+  const traceId = 'c'.repeat(32);
+  const make = (name: string, spanId: string, parent: string, labelled: Level | null = 'step'): void => {
+    const level = labelled ?? undefined;
+    const span: SpanData = {
+      name,
+      spanContext: () => ({ traceId, spanId }),
+      parentSpanContext: { spanId: parent },
+      startTime: [Math.floor(NOW / 1000) - 1, 0],
+      endTime: [Math.floor(NOW / 1000), 0],
+      status: { code: SpanStatusCode.UNSET },
+      attributes: level ? { 'ci.level': level } : {},
+      events: [],
+      resource: { attributes: {} },
+    };
+    store.add(span, level);
+  };
+  make('self', '0000000000000001', '0000000000000001');
+  make('A', '000000000000000a', '000000000000000b', 'job');
+  make('B', '000000000000000b', '000000000000000a', 'stage');
+  make('r1', '00000000000000r1', '00000000000000r2');
+  make('r2', '00000000000000r2', '00000000000000r3', null);
+  make('r3', '00000000000000r3', '00000000000000r1');
+  make('tail', '000000000000tail', '00000000000000r2');
+  make('waits', '00000000000waits', '0000000000absent'); // an ordinary orphan, not a loop
+  assert.equal(store.pendingCount, 8);
+  assert.equal(store.pendingLabelledCount, 7);
+  store.resolveOrphans();
+  assert.equal(store.pendingCount, 0);
+  assert.equal(store.pendingLabelledCount, 0);
+  assert.equal(loops.length, 3, `loops reported: ${loops.join(', ')}`);
+  assert.deepEqual([...resolved].sort(), ['A', 'B', 'r1', 'r3', 'self', 'tail', 'waits']);
+});

@@ -23,6 +23,8 @@ export interface HierarchyCallbacks {
   resolve(span: SpanData, level: Level, inherited: Lineage): Lineage;
   /** A labelled span leaves the store without being resolved. */
   evict(span: SpanData, level: Level, reason: EvictReason): void;
+  /** At shutdown, a span found in a loop of parent IDs (reported; the loop resolves as orphans). */
+  cycle?(span: SpanData, level: Level | undefined): void;
 }
 
 export interface HierarchyLimits {
@@ -53,7 +55,7 @@ interface Node {
   live?: number;
   /** The node this one waits on (held nodes only). */
   parentNode?: Node;
-  /** Epoch ms of the span's end, for the age limit. */
+  /** Epoch ms of the span's end (at most its arrival), for the age limit. */
   endMs?: number;
 }
 
@@ -122,6 +124,8 @@ export class PendingStore {
   /** Held nodes in arrival order (resolved and evicted ones are skipped lazily). */
   private readonly heldOrder = new Fifo<Node>();
   private heldCount = 0;
+  /** Of those, the labelled ones: what getCounters().pending reports (unlabelled spans become no event). */
+  private heldLabelled = 0;
   /** Keys of resolved nodes in resolution order, so the oldest is forgotten first. */
   private readonly resolvedOrder = new Fifo<Node>();
   private resolvedCount = 0;
@@ -142,6 +146,11 @@ export class PendingStore {
   /** Spans held, waiting for their ancestors. */
   get pendingCount(): number {
     return this.heldCount;
+  }
+
+  /** Labelled spans held, waiting for their ancestors (each will become an event or a drop). */
+  get pendingLabelledCount(): number {
+    return this.heldLabelled;
   }
 
   add(span: SpanData, level: Level | undefined): void {
@@ -180,11 +189,16 @@ export class PendingStore {
     node.span = span;
     node.held = true;
     node.parentNode = parentNode;
-    node.endMs = hrTimeToMs(span.endTime);
+    // Not later than its arrival: a NaN or far-future end must not keep it (and, as expire()
+    // stops at the first span not yet too old, everything behind it) from ever expiring.
+    const endMs = hrTimeToMs(span.endTime);
+    const arrival = Date.now();
+    node.endMs = endMs < arrival ? endMs : arrival;
     (parentNode.waiting ??= []).push(node);
     parentNode.live = (parentNode.live ?? 0) + 1;
     this.heldOrder.push(node);
     this.heldCount++;
+    if (node.level) this.heldLabelled++;
     // Resolved nodes leave the FIFO only from its head: one span waiting for hours would pin
     // everything behind it. Sweep when most entries are dead (amortised O(1) per span).
     if (this.heldOrder.length > 2 * this.heldCount + 1024) this.heldOrder.retain(isHeld);
@@ -208,11 +222,31 @@ export class PendingStore {
    * reported by the resolve callback's validation.
    */
   resolveOrphans(): void {
-    for (const node of this.heldOrder.toArray()) {
+    const held = this.heldOrder.toArray();
+    for (const node of held) {
       if (!node.held) continue; // resolved meanwhile as part of another chain
       const parent = node.parentNode;
       if (parent && (parent.span || parent.lineage)) continue; // its parent is here: resolved via it
       this.resolveFrom(node, EMPTY_LINEAGE);
+    }
+    // What is still held now waits on a parent that is itself held, and so on up: a chain that
+    // never reaches a root is a loop (a span that is its own parent, A → B → A, …). Walk up from
+    // each, marking the walk; meeting the current walk's mark again means a loop. Resolve the
+    // loop from the node where it closes, as an orphan root: that releases the loop and every
+    // span hanging below it. Each node is walked once: linear.
+    const walked = new Map<Node, number>();
+    let walk = 0;
+    for (const node of held) {
+      if (!node.held || walked.has(node)) continue;
+      walk++;
+      let x: Node | undefined = node;
+      while (x?.held && !walked.has(x)) {
+        walked.set(x, walk);
+        x = x.parentNode;
+      }
+      if (!x || !x.held || walked.get(x) !== walk) continue;
+      if (x.span) this.callbacks.cycle?.(x.span, x.level);
+      this.resolveFrom(x, EMPTY_LINEAGE);
     }
   }
 
@@ -297,6 +331,7 @@ export class PendingStore {
     if (!node.held) return;
     node.held = false;
     this.heldCount--;
+    if (node.level) this.heldLabelled--;
   }
 
   private remember(node: Node): void {
@@ -320,6 +355,7 @@ export class PendingStore {
     const span = node.span!;
     node.held = false;
     this.heldCount--;
+    if (node.level) this.heldLabelled--;
     node.span = undefined;
     if (node.level) this.callbacks.evict(span, node.level, reason);
     // Its waiting children can no longer resolve through it: they are older, so they were (or

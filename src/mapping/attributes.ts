@@ -1,7 +1,9 @@
 // Reads `ci.*` attributes into typed values, following the table in fields.ts. Pure: a value of
 // the wrong type is reported through `onProblem` and skipped, never thrown.
 import type { AttributeValue, Attributes } from '@opentelemetry/api';
+import { quote } from '../diagnostics.js';
 import { FIELDS, LEVEL_ATTRIBUTE, PARAMETERS_PREFIX, type FieldSpec } from './fields.js';
+import { inTimeRange } from './time.js';
 
 export interface CiAttributes {
   /** Raw `ci.level` value, if any. */
@@ -12,11 +14,19 @@ export interface CiAttributes {
   parameters?: Record<string, string>;
 }
 
+/**
+ * Parameters kept per span (resource and span each). An object of 100,000 new keys costs a
+ * quarter of a second to build and as much to serialize, in one piece; a CI run has a few
+ * dozen. (The SDK itself keeps 128 attributes per span unless told otherwise.)
+ */
+export const MAX_PARAMETERS = 1000;
+
 /** Called with the attribute key and what is wrong with its value. */
 export type ProblemSink = (attribute: string, problem: string) => void;
 
 export function readCiAttributes(attributes: Attributes, onProblem: ProblemSink): CiAttributes {
   const out: CiAttributes = { values: [] };
+  let parameterCount = 0;
   for (const key in attributes) {
     // Cheap prefix test first: most attributes of a span are not ours.
     if (key.charCodeAt(0) !== 99 /* c */ || key.charCodeAt(1) !== 105 /* i */ || key.charCodeAt(2) !== 46 /* . */) continue;
@@ -29,12 +39,25 @@ export function readCiAttributes(attributes: Attributes, onProblem: ProblemSink)
     const spec = FIELDS.get(key);
     if (spec) {
       const v = coerce(spec, raw);
-      if (v === INVALID) onProblem(key, `expects ${describeType(spec)}, got ${preview(raw)}; ignored`);
+      if (v === INVALID) onProblem(key, `expects ${describeType(spec)}, got ${quote(raw, 60)}; ignored`);
       else if (v !== undefined) out.values.push([spec, v]);
       continue;
     }
     if (key.startsWith(PARAMETERS_PREFIX) && key.length > PARAMETERS_PREFIX.length) {
-      (out.parameters ??= {})[key.slice(PARAMETERS_PREFIX.length)] = Array.isArray(raw) ? raw.join(',') : String(raw);
+      if (++parameterCount > MAX_PARAMETERS) {
+        if (parameterCount === MAX_PARAMETERS + 1) onProblem('ci.parameters.*', `is set more than ${MAX_PARAMETERS} times on one span (one per key); the rest are left out`);
+        continue;
+      }
+      const params = (out.parameters ??= {});
+      const name = key.slice(PARAMETERS_PREFIX.length);
+      const value = parameterValue(raw);
+      if (value === undefined) {
+        onProblem(key, `expects a string, got ${quote(raw, 60)}; ignored`);
+        continue;
+      }
+      // `__proto__` is a parameter like any other: defined, not assigned (which would set the prototype).
+      if (name === '__proto__') Object.defineProperty(params, name, { value, enumerable: true, writable: true, configurable: true });
+      else params[name] = value;
     }
     // Any other ci.* key names no field (e.g. ci.pipeline.name from another tool's vocabulary): not sent.
   }
@@ -60,21 +83,36 @@ function coerce(spec: FieldSpec, raw: AttributeValue): unknown {
       return INVALID;
     case 'integer': {
       const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
-      return Number.isFinite(n) && n >= 0 ? Math.round(n) : INVALID;
+      // The API's integers are int64, and JSON numbers are exact up to 2^53: beyond it (1e300,
+      // or 1e21, which JSON writes as "1e+21") the value is not an integer Datadog can read.
+      if (!(n >= 0 && n <= Number.MAX_SAFE_INTEGER)) return INVALID;
+      return Math.round(n);
     }
     case 'string[]':
       if (Array.isArray(raw)) {
+        // The usual case, an array of non-empty strings, is taken as it is (nothing changes it
+        // later: validation builds new lists): no copy of a 100,000-entry list.
+        let plain = 0;
+        while (plain < raw.length && typeof raw[plain] === 'string' && raw[plain] !== '') plain++;
+        if (plain === raw.length) return raw;
         const list: string[] = [];
-        for (const item of raw) if (item !== null && item !== undefined && item !== '') list.push(String(item));
+        // Primitives only: a hand-made span may put anything in an array (String() of an object
+        // without a prototype throws).
+        for (const item of raw as unknown[]) {
+          if (typeof item === 'string') {
+            if (item !== '') list.push(item);
+          } else if (typeof item === 'number' || typeof item === 'boolean') list.push(String(item));
+        }
         return list;
       }
       // Resource attributes from OTEL_RESOURCE_ATTRIBUTES cannot be arrays: accept a comma list.
-      if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      if (typeof raw === 'string') return splitList(raw);
       return INVALID;
     case 'time': {
       const ms = typeof raw === 'number' ? raw : typeof raw === 'string' ? Date.parse(raw) : NaN;
-      // Beyond ±8.64e15 a Date cannot hold it (seconds or nanoseconds given as milliseconds).
-      return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? ms : INVALID;
+      // RFC3339 writes years 0000–9999 only (and seconds or nanoseconds given as milliseconds
+      // land outside them).
+      return inTimeRange(ms) ? ms : INVALID;
     }
   }
 }
@@ -86,15 +124,35 @@ function describeType(spec: FieldSpec): string {
     case 'boolean':
       return 'a boolean (true/false)';
     case 'integer':
-      return 'a non-negative integer (milliseconds)';
+      return `a non-negative integer up to ${Number.MAX_SAFE_INTEGER} (milliseconds)`;
     case 'string[]':
       return 'a string array (or a comma-separated string)';
     case 'time':
-      return 'an RFC3339 time string or epoch milliseconds';
+      return 'an RFC3339 time string or epoch milliseconds, within years 0000-9999';
   }
 }
 
-function preview(v: AttributeValue): string {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+/**
+ * A comma-separated list: trimmed, empty items left out. One array, compacted in place (a list
+ * of 100,000 items is one value: map + filter would allocate it three times over).
+ */
+function splitList(raw: string): string[] {
+  const parts = raw.split(',');
+  let w = 0;
+  for (const p of parts) {
+    const t = p.length > 0 && (p.charCodeAt(0) <= 32 || p.charCodeAt(p.length - 1) <= 32) ? p.trim() : p;
+    if (t !== '') parts[w++] = t;
+  }
+  parts.length = w;
+  return parts;
+}
+
+/** A parameter's value as text: primitives, or an array of them joined with commas. */
+function parameterValue(raw: unknown): string | undefined {
+  if (typeof raw === 'string') return raw;
+  if (typeof raw === 'number' || typeof raw === 'boolean') return String(raw);
+  if (!Array.isArray(raw)) return undefined;
+  const items: string[] = [];
+  for (const item of raw as unknown[]) if (typeof item === 'string' || typeof item === 'number' || typeof item === 'boolean') items.push(String(item));
+  return items.join(',');
 }

@@ -19,7 +19,8 @@ const SYNONYMS: Record<string, string> = {
 
 export function normalizeStatus(status: string): string {
   const lower = status.trim().toLowerCase();
-  return SYNONYMS[lower] ?? lower;
+  // Own properties only: "constructor" or "__proto__" must not find Object's members.
+  return Object.hasOwn(SYNONYMS, lower) ? SYNONYMS[lower]! : lower;
 }
 
 /** Levels whose events may be sent while running (no end yet). */

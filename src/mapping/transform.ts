@@ -76,9 +76,14 @@ const EXCEPTION = 'exception';
 
 /** The span's parent, from an SDK 2.x span (parentSpanContext) or an SDK 1.x one (parentSpanId). */
 export function parentOf(span: SpanData): { spanId: string; isRemote?: boolean } | undefined {
-  if (span.parentSpanContext) return span.parentSpanContext;
-  return span.parentSpanId ? { spanId: span.parentSpanId } : undefined;
+  const p = span.parentSpanContext;
+  // OTLP and some bridges mark a root with an empty or all-zero parent ID.
+  if (p) return p.spanId && p.spanId !== INVALID_SPAN_ID ? p : undefined;
+  const id = span.parentSpanId;
+  return id && id !== INVALID_SPAN_ID ? { spanId: id } : undefined;
 }
+
+const INVALID_SPAN_ID = '0000000000000000';
 
 /** Span → the event's whole resource: `shared` merged into it (after its own fields). */
 export function mapSpan(...args: Parameters<typeof mapSpanParts>): Mapped {
@@ -105,8 +110,11 @@ export function mapSpanParts(
   const r: Record<string, unknown> = { level };
   const fromResource = applyValues(r, resourceAttrs, bit);
   const own = applyValues(r, spanAttrs, bit);
-  if (resourceAttrs.parameters || spanAttrs.parameters) {
+  if (resourceAttrs.parameters && spanAttrs.parameters) {
     r.parameters = { ...resourceAttrs.parameters, ...spanAttrs.parameters };
+  } else if (resourceAttrs.parameters || spanAttrs.parameters) {
+    // One side only: no copy (100,000 parameters are one value). Nothing changes it afterwards.
+    r.parameters = resourceAttrs.parameters ?? spanAttrs.parameters;
   }
 
   if (defaults.detected) applyDetected(r, level, defaults.detected, inherited);
@@ -303,14 +311,27 @@ export function mergeGit(...layers: Array<GitInfo | undefined>): GitInfo | undef
 function deriveError(r: Record<string, unknown>, span: SpanData): void {
   const explicit = r.error as Record<string, unknown> | undefined;
   const derived: Record<string, unknown> = {};
-  const ex = span.events.find((e) => e.name === EXCEPTION);
-  if (ex?.attributes) {
-    const a = ex.attributes;
-    if (a['exception.type'] !== undefined) derived.type = String(a['exception.type']);
-    if (a['exception.message'] !== undefined) derived.message = String(a['exception.message']);
-    if (a['exception.stacktrace'] !== undefined) derived.stack = String(a['exception.stacktrace']);
+  // Hand-made spans may carry events that are not objects, or attributes that are not strings.
+  const ex = span.events.find((e) => typeof e === 'object' && e !== null && e.name === EXCEPTION);
+  const a = ex?.attributes;
+  if (typeof a === 'object' && a !== null) {
+    const type = textOf(a['exception.type']);
+    const message = textOf(a['exception.message']);
+    const stack = textOf(a['exception.stacktrace']);
+    if (type !== undefined) derived.type = type;
+    if (message !== undefined) derived.message = message;
+    if (stack !== undefined) derived.stack = stack;
   }
-  if (derived.message === undefined && span.status.message) derived.message = span.status.message;
+  // Only a string: the SDK's Status.message is typed so, but nothing checks what it is given.
+  if (derived.message === undefined && typeof span.status.message === 'string' && span.status.message !== '') derived.message = span.status.message;
   const merged = { ...derived, ...explicit };
   if (Object.keys(merged).length > 0) r.error = merged;
+}
+
+/** An attribute value as text, or undefined when it is not a primitive (or absent). */
+function textOf(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return v.filter((x) => typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean').join(',');
+  return undefined;
 }

@@ -2,6 +2,7 @@
 // and limits, and the prose rules of constraints.md. What can be fixed is fixed in place and
 // reported (once per kind, by the caller); what cannot makes the event undeliverable, with a
 // message that names the span, the field and the attribute that supplies it.
+import { quote } from '../diagnostics.js';
 import { normalizeStatus } from '../mapping/status.js';
 import type { SharedFields } from '../mapping/shared.js';
 import type { Resource } from '../mapping/transform.js';
@@ -25,8 +26,20 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})
 
 const LIST_FIELDS = ['tags', 'metrics'] as const;
 const LINK_FIELDS = ['parent_pipeline', 'previous_attempt'] as const;
+/**
+ * A metric's value: a decimal number as JSON and Datadog read it. Number() alone would take
+ * " " (as 0) or "0x10" (as 16); the pattern has no nested quantifiers, so it runs in
+ * linear time on any input.
+ */
+const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 const isTag = (s: string): boolean => KEY_VALUE.test(s);
-const isMetric = (s: string): boolean => KEY_VALUE.test(s) && Number.isFinite(Number(s.slice(s.indexOf(':') + 1)));
+const isMetric = (s: string): boolean => {
+  if (!KEY_VALUE.test(s)) return false;
+  const value = s.slice(s.indexOf(':') + 1);
+  return NUMBER.test(value) && Number.isFinite(Number(value));
+};
+/** Bad entries named in a message at most: the counters keep the totals. */
+const LIST_SHOWN = 5;
 /** Git objects already checked, and whether they are sent. */
 const checkedGit = new WeakMap<object, boolean>();
 
@@ -117,8 +130,8 @@ export function validateEvent(
       fixes = withFix(
         fixes,
         what,
-        `fix:status:${level}:${lower}`,
-        `ci.status "${original}" is not a ${level} status (allowed: ${allowed.join(', ')}); sent as "${r.status}"`,
+        `fix:status:${level}:${lower.slice(0, 64)}`,
+        `ci.status ${quote(original)} is not a ${level} status (allowed: ${allowed.join(', ')}); sent as "${r.status}"`,
       );
     }
   }
@@ -188,26 +201,37 @@ export function validateEvent(
       fixes = withFix(fixes, what, 'fix:error-type-length', `error type longer than ${ERROR_TYPE_MAX} characters; truncated`);
     }
     if (error.domain !== undefined && error.domain !== 'provider' && error.domain !== 'user' && error.domain !== 'unknown') {
-      fixes = withFix(fixes, what, 'fix:error-domain', `ci.error.domain "${String(error.domain)}" is not provider, user or unknown; sent as unknown`);
+      fixes = withFix(fixes, what, 'fix:error-domain', `ci.error.domain ${quote(error.domain)} is not provider, user or unknown; sent as unknown`);
       error.domain = 'unknown';
     }
   }
 
   // Tags and metrics: key:value, numeric metric values.
+  // One pass each (100,000 entries must not take quadratic time), and a message that names a
+  // few of the bad entries, clipped, never all of them.
   for (const field of LIST_FIELDS) {
     const list = r[field] as string[] | undefined;
-    if (!list || list.every(field === 'tags' ? isTag : isMetric)) continue;
-    const kept = list.filter((s) => KEY_VALUE.test(s) && (field === 'tags' || Number.isFinite(Number(s.slice(s.indexOf(':') + 1)))));
-    if (kept.length !== list.length) {
-      const bad = list.filter((s) => !kept.includes(s));
-      fixes = withFix(
-        fixes,
-        what,
-        `fix:${field}`,
-        `ci.${field} entries must be "key:value"${field === 'metrics' ? ' with a numeric value' : ''}; left out ${bad.map((b) => JSON.stringify(b)).join(', ')}`,
-      );
-      r[field] = kept;
+    if (!list) continue;
+    const ok = field === 'tags' ? isTag : isMetric;
+    let first = 0;
+    while (first < list.length && ok(list[first]!)) first++;
+    if (first === list.length) continue;
+    // Each entry is tested once: the good prefix is kept as is, the rest sorted as it goes.
+    const kept = list.slice(0, first);
+    const shown: string[] = [];
+    let bad = 0;
+    for (let i = first; i < list.length; i++) {
+      const s = list[i]!;
+      if (ok(s)) kept.push(s);
+      else if (++bad <= LIST_SHOWN) shown.push(quote(s, 60));
     }
+    fixes = withFix(
+      fixes,
+      what,
+      `fix:${field}`,
+      `ci.${field} entries must be "key:value"${field === 'metrics' ? ' with a numeric value' : ''}; left out ${bad} of ${list.length}: ${shown.join(', ')}${bad > shown.length ? ', …' : ''}`,
+    );
+    r[field] = kept;
   }
 
   // Git: required fields, sha shape, tag xor branch, RFC3339 times. It is the event's own, or
@@ -229,7 +253,7 @@ export function validateEvent(
         `git info left out: Datadog needs ${missing.map((m) => `ci.git.${m}`).join(', ')} with it; set ${missing.length > 1 ? 'them' : 'it'} to send git info`,
       );
     } else if (!SHA.test(git.sha!)) {
-      fixes = withFix(fixes, what, 'fix:git-sha', `git info left out: ci.git.sha "${git.sha}" is not a 40-hex-digit commit SHA`);
+      fixes = withFix(fixes, what, 'fix:git-sha', `git info left out: ci.git.sha ${quote(git.sha)} is not a 40-hex-digit commit SHA`);
     } else {
       sent = true;
       if (git.tag !== undefined && git.branch !== undefined) {
