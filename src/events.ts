@@ -5,13 +5,14 @@ import { SpanStatusCode, type Attributes } from '@opentelemetry/api';
 import type { ReadableSpanLike as ReadableSpan } from './otel-types.js';
 import type { ReadyEvent } from './delivery/types.js';
 import type { Diagnostics } from './diagnostics.js';
-import type { EvictReason } from './hierarchy/pending-store.js';
+import { VOCAB, type EvictReason, type StoreLevel } from './hierarchy/pending-store.js';
 import { readCiAttributes, type CiAttributes } from './mapping/attributes.js';
 import { LEVEL_ATTRIBUTE, LEVELS, type Level } from './mapping/fields.js';
 import { mapSpanParts, type Defaults, type Lineage, type SpanData } from './mapping/transform.js';
 import type { ResolvedOptions } from './options.js';
 import { eventJson } from './serialization/event-json.js';
 import { validateEvent } from './validation/validate.js';
+import { datadogFallback, VocabularyRegistry, type VocabSpan } from './vocabularies/index.js';
 
 interface ResourceInfo {
   attrs: CiAttributes;
@@ -21,16 +22,24 @@ interface ResourceInfo {
 export class EventBuilder {
   /** Parsed resource-level `ci.*` attributes and defaults, once per Resource object. */
   private readonly resources = new WeakMap<object, ResourceInfo>();
+  /** Other tools' vocabularies (src/vocabularies); undefined when the option turns them all off. */
+  private readonly vocab: VocabularyRegistry | undefined;
 
   constructor(
     private readonly options: ResolvedOptions,
     private readonly diagnostics: Diagnostics,
-  ) {}
+  ) {
+    const registry = new VocabularyRegistry(options.vocabularies ?? []);
+    this.vocab = registry.empty && !registry.datadog ? undefined : registry;
+  }
 
-  /** The span's `ci.level`, or undefined (unlabelled, or an unknown value: warned once). */
-  levelOf(span: ReadableSpan): Level | undefined {
+  /**
+   * The span's `ci.level`; VOCAB for an unlabelled span a vocabulary recognises (its level is
+   * decided when its lineage is known); undefined otherwise (or an unknown value: warned once).
+   */
+  levelOf(span: ReadableSpan): StoreLevel | undefined {
     const raw = span.attributes[LEVEL_ATTRIBUTE];
-    if (raw === undefined) return undefined;
+    if (raw === undefined) return this.vocab?.recognise(span) ? VOCAB : undefined;
     if (raw === 'step' || raw === 'job' || raw === 'stage' || raw === 'pipeline') return raw;
     const value = String(raw).trim().toLowerCase();
     if ((LEVELS as readonly string[]).includes(value)) return value as Level;
@@ -46,21 +55,41 @@ export class EventBuilder {
    * The store's resolve callback: map, validate, serialize into `out`. Returns what the span's
    * descendants inherit.
    */
-  build(span: SpanData, level: Level, inherited: Lineage, now: number, out: ReadyEvent[]): Lineage {
+  build(span: SpanData, level: StoreLevel, inherited: Lineage, now: number, out: ReadyEvent[], children?: () => SpanData[]): Lineage {
     try {
+      if (level === VOCAB) return this.buildVocab(span, inherited, now, out, children);
       return this.buildOne(span, level, inherited, now, out);
     } catch (err) {
       // One span that trips a bug of ours must not hold back the rest, nor its descendants.
-      this.diagnostics.drop('invalid', 1, 'internal-span', `${describe(span, level)} not sent: internal error (please report it): ${errorText(err)}`);
+      this.diagnostics.drop('invalid', 1, 'internal-span', `${describe(span, level === VOCAB ? undefined : level)} not sent: internal error (please report it): ${errorText(err)}`);
       return inherited;
     }
   }
 
-  private buildOne(span: SpanData, level: Level, inherited: Lineage, now: number, out: ReadyEvent[]): Lineage {
+  /** A vocabulary decides, now that the lineage is known: an event (its values below the span's own ci.*), or lineage passed through. */
+  private buildVocab(span: SpanData, inherited: Lineage, now: number, out: ReadyEvent[], children?: () => SpanData[]): Lineage {
+    const d = this.vocab!.resolve(span as VocabSpan, inherited, children as (() => VocabSpan[]) | undefined);
+    if (!d.level) return d.context ? { ...inherited, vocab: d.context } : inherited;
+    const lineage = this.buildOne(span, d.level, inherited, now, out, d.values ?? {});
+    return d.context ? { ...lineage, vocab: d.context } : lineage;
+  }
+
+  private buildOne(span: SpanData, level: Level, inherited: Lineage, now: number, out: ReadyEvent[], vocabValues?: Attributes): Lineage {
     const resource = this.resourceInfo(span.resource);
-    const attrs = readCiAttributes(span.attributes, (key, problem) =>
-      this.diagnostics.once(`attr:${key}`, `${describe(span, level)}: attribute ${key} ${problem}.`),
-    );
+    const onProblem = (key: string, problem: string): void =>
+      this.diagnostics.once(`attr:${key}`, `${describe(span, level)}: attribute ${key} ${problem}.`);
+    const attrs = readCiAttributes(span.attributes, onProblem);
+    // Another vocabulary's values (or Datadog's tag names) lie below the span's own ci.* keys.
+    let below = vocabValues;
+    if (below === undefined && attrs.datadog && this.vocab?.datadog) {
+      const fb = datadogFallback(span.attributes, level);
+      if (fb) below = fb.tags.length > 0 ? { ...fb.values, 'ci.tags': fb.tags } : fb.values;
+    }
+    if (below) {
+      const lower = readCiAttributes(below, (key, problem) => onProblem(key, `(from another tool's vocabulary) ${problem}`));
+      attrs.values = [...lower.values, ...attrs.values];
+      if (lower.parameters) attrs.parameters = { ...lower.parameters, ...attrs.parameters };
+    }
     const mapped = mapSpanParts(span, level, attrs, resource.attrs, inherited, resource.defaults);
     const what = describer(span, level, mapped.resource.name);
     const fallback = span.status.code === SpanStatusCode.ERROR ? 'error' : 'success';
@@ -80,7 +109,10 @@ export class EventBuilder {
   }
 
   /** The store's evict callback: a held span leaves without an event. */
-  evicted(span: SpanData, level: Level, reason: EvictReason): void {
+  evicted(span: SpanData, storeLevel: StoreLevel, reason: EvictReason): void {
+    // A vocabulary span that would only have passed lineage through leaves without a word.
+    const level = storeLevel === VOCAB ? this.vocab?.levelIfEvicted(span as VocabSpan) : storeLevel;
+    if (!level) return;
     const why =
       reason === 'pending_overflow'
         ? `more than maxPendingSpans (${this.options.maxPendingSpans}) spans were waiting for their ancestors; the oldest was dropped. Raise maxPendingSpans or check that the pipeline span ends and is exported.`

@@ -8,7 +8,7 @@ import { within } from './delivery/timers.js';
 import type { Delivery, ReadyEvent } from './delivery/types.js';
 import { Diagnostics, stderrLogger, type Counters } from './diagnostics.js';
 import { errorText, EventBuilder } from './events.js';
-import { PendingStore } from './hierarchy/pending-store.js';
+import { PendingStore, type StoreLevel } from './hierarchy/pending-store.js';
 import { resolveOptions, type DatadogCIPipelineExporterOptions, type ResolvedOptions } from './options.js';
 
 /** Below the BatchSpanProcessor's default export timeout (30 s). */
@@ -21,7 +21,7 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 export class DatadogCIPipelineExporter implements SpanExporter {
   private readonly diagnostics: Diagnostics;
   private readonly options: ResolvedOptions | undefined;
-  private readonly store: PendingStore | undefined;
+  private readonly store: PendingStore<StoreLevel> | undefined;
   private readonly delivery: Delivery | undefined;
   private readonly events: EventBuilder | undefined;
   /** Events produced while the store resolves spans; taken by drainSlice(). */
@@ -52,14 +52,14 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     }
     this.options = resolution.options;
     this.events = new EventBuilder(this.options, this.diagnostics);
-    this.store = new PendingStore(
+    this.store = new PendingStore<StoreLevel>(
       {
         maxPendingSpans: this.options.maxPendingSpans,
         maxRememberedSpans: this.options.maxRememberedSpans,
         maxAgeMs: this.options.maxEventAgeMs,
       },
       {
-        resolve: (span, level, inherited) => this.events!.build(span, level, inherited, this.now, this.ready),
+        resolve: (span, level, inherited, children) => this.events!.build(span, level, inherited, this.now, this.ready, children),
         evict: (span, level, reason) => this.events!.evicted(span, level, reason),
       },
       true,

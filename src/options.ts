@@ -5,6 +5,7 @@ import type { Logger } from './diagnostics.js';
 import { MAX_EVENT_AGE_MS } from './validation/validate.js';
 import { DATADOG_SITES, endpointForSite, type DatadogSite } from './sites.js';
 import { PACKAGE_NAME, VERSION } from './version.js';
+import { resolveVocabularies, type VocabulariesOption, type VocabularyName } from './vocabularies/index.js';
 
 export interface DatadogCIPipelineExporterOptions {
   /** Datadog API key. Default: `DD_API_KEY`. Sent only in the `DD-API-KEY` header; never logged. */
@@ -53,6 +54,15 @@ export interface DatadogCIPipelineExporterOptions {
   proxy?: string | false;
   /** Where messages go, one line each. Default: stderr, prefixed `[datadog-ci-pipeline-exporter]`. */
   logger?: Logger;
+
+  // --- Other tools' vocabularies (src/vocabularies) ---
+  /**
+   * Which other tools' span vocabularies become events when a span has no `ci.level`:
+   * `'github-receiver'`, `'gitlab-receiver'`, `'jenkins'`, `'github-actions'`, `'cicd'`
+   * (OpenTelemetry CICD conventions), `'datadog'` (Datadog's tag names as a fallback).
+   * Default: all (`true`); a list selects; `false` turns them off.
+   */
+  vocabularies?: VocabulariesOption;
 }
 
 export interface ResolvedOptions {
@@ -65,6 +75,8 @@ export interface ResolvedOptions {
   maxEventAgeMs: number;
   flushTimeoutMs: number;
   shutdownTimeoutMs: number;
+  /** Enabled vocabularies (empty: none). Optional so that hand-built configurations predating it stay valid. */
+  vocabularies?: readonly VocabularyName[];
 }
 
 export type Resolution = { ok: true; options: ResolvedOptions } | { ok: false; message: string };
@@ -147,6 +159,12 @@ export function resolveOptions(o: DatadogCIPipelineExporterOptions = {}, env: No
     if (!ok) problems.push('option proxy must be an http(s) URL such as http://proxy.example:3128');
   }
 
+  // --- Other tools' vocabularies ---
+  const vocab = resolveVocabularies(o.vocabularies);
+  if ('problem' in vocab) problems.push(vocab.problem);
+  const vocabularies = 'names' in vocab ? vocab.names : [];
+  // --- end vocabularies ---
+
   if (problems.length > 0) {
     return {
       ok: false,
@@ -180,6 +198,7 @@ export function resolveOptions(o: DatadogCIPipelineExporterOptions = {}, env: No
       maxEventAgeMs,
       flushTimeoutMs,
       shutdownTimeoutMs,
+      vocabularies,
     },
   };
 }

@@ -10,6 +10,8 @@ export interface CiAttributes {
   values: Array<readonly [FieldSpec, unknown]>;
   /** `ci.parameters.<key>` → value as string. */
   parameters?: Record<string, string>;
+  /** Set when a key may be one of Datadog's tag names (`git.*`, a `ci.*` key outside the contract): src/vocabularies/datadog.ts reads them. */
+  datadog?: true;
 }
 
 /** Called with the attribute key and what is wrong with its value. */
@@ -19,7 +21,11 @@ export function readCiAttributes(attributes: Attributes, onProblem: ProblemSink)
   const out: CiAttributes = { values: [] };
   for (const key in attributes) {
     // Cheap prefix test first: most attributes of a span are not ours.
-    if (key.charCodeAt(0) !== 99 /* c */ || key.charCodeAt(1) !== 105 /* i */ || key.charCodeAt(2) !== 46 /* . */) continue;
+    const c0 = key.charCodeAt(0);
+    if (c0 !== 99 /* c */ || key.charCodeAt(1) !== 105 /* i */ || key.charCodeAt(2) !== 46 /* . */) {
+      if (c0 === 103 /* g */ && key.startsWith('git.')) out.datadog = true;
+      continue;
+    }
     const raw = attributes[key];
     if (raw === undefined || raw === null) continue;
     if (key === LEVEL_ATTRIBUTE) {
@@ -35,8 +41,11 @@ export function readCiAttributes(attributes: Attributes, onProblem: ProblemSink)
     }
     if (key.startsWith(PARAMETERS_PREFIX) && key.length > PARAMETERS_PREFIX.length) {
       (out.parameters ??= {})[key.slice(PARAMETERS_PREFIX.length)] = Array.isArray(raw) ? raw.join(',') : String(raw);
+      continue;
     }
-    // Any other ci.* key names no field (e.g. ci.pipeline.name from another tool's vocabulary): not sent.
+    // Any other ci.* key names no field (e.g. ci.pipeline.name from another tool's vocabulary): not
+    // sent as such; Datadog's own names among them are a fallback (src/vocabularies/datadog.ts).
+    out.datadog = true;
   }
   return out;
 }
