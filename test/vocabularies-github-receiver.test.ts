@@ -57,3 +57,16 @@ test('github receiver: jobs before their run, a retried run, queue spans, a skip
   assert.equal(canceled.job_name, 'deploy');
   assert.equal(r.lines.filter((l) => /not sent|dropped/.test(l)).length, 0, r.lines.join('\n'));
 });
+
+test('github receiver: the same run with the run webhook first, and each batch split over several export() calls', async (t) => {
+  const t0 = Math.floor((Date.now() - 3_600_000) / 1000) * 1000;
+  const [build, deploy, run] = githubReceiverRun(t0, 1);
+  const r = await runProducer(t, [run!, build!, deploy!].map((b) => ({ ...b, exportBatchSize: 2 })));
+  const p = r.one('pipeline', GH_RUN_NAME);
+  assert.equal(p.previous_attempt, undefined, 'attempt 1 links to nothing');
+  assert.equal(r.intake.events.length, 8);
+  for (const e of r.intake.events) if (e.attributes.resource.level !== 'pipeline') assert.equal(e.attributes.resource.pipeline_unique_id, p.unique_id);
+  // The queue span ends before its job: it is in the job's batch, whatever the split.
+  assert.equal(r.one('job', 'build').queue_time, 12_000);
+  assert.equal(r.one('step', 'Upload coverage').job_name, 'build');
+});

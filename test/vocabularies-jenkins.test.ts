@@ -80,3 +80,12 @@ test('jenkins: build → pipeline, Stage: → stages, atomic steps → jobs; pha
   assert.ok(!(byNode.get('9')!.tags as string[] | undefined)?.some((x) => x.startsWith('jenkins.parallel_branch')));
   for (const s of shells) assert.equal(s.pipeline_unique_id, p.unique_id);
 });
+
+test('jenkins: spans exported two at a time (children before parents, across export() calls) give the same events', async (t) => {
+  const t0 = Math.floor((Date.now() - 3_600_000) / 1000) * 1000;
+  const r = await runProducer(t, [{ ...jenkinsBuild(t0), exportBatchSize: 2 }]);
+  assert.equal(r.intake.events.length, 11);
+  assert.equal(r.one('stage', 'build').queue_time, 5000);
+  const lint = r.all('job', 'Shell Script').find((s) => String(s.url).endsWith('/node/21/'))!;
+  assert.deepEqual([lint.status, lint.stage_name], ['canceled', 'test']);
+});

@@ -26,7 +26,7 @@ const isPipeline = (span: VocabSpan): boolean =>
 
 /** `BUILD nightly` → `nightly`: the span name is `{action} {pipeline}` when no name attribute says it. */
 export function nameWithoutAction(name: string): string {
-  const m = /^(?:BUILD|RUN|SYNC) (.+)$/.exec(name);
+  const m = /^(?:BUILD|RUN|SYNC) (\S.*)$/.exec(name);
   return m ? m[1]! : name;
 }
 
