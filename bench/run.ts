@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --rounds N] [-- --only exporter,otlp,official,floor]
+// `npm run bench [-- --quick] [-- --rounds N] [-- --only exporter,jenkins,otlp,official,floor]
 //                [-- --no-scale | --scale-only] [-- --md] [-- --ab DIR]`
 // --ab DIR adds a row for the exporter of DIR (a copy of src/, e.g. before a change), so that
 // an optimisation is measured against its baseline in the same interleaved rounds.
@@ -14,6 +14,7 @@ import { measure, median, type Sample } from './measure.js';
 import { scale, type ScaleResult } from './scale.js';
 import { exporterMessages, loadExporter, loadExporterFrom, type ExporterFactory } from './exporter.js';
 import { SpanStatusCode } from '@opentelemetry/api';
+import { generateJenkins, jenkinsContender } from './vocab-workload.js';
 
 interface Args {
   quick: boolean;
@@ -174,6 +175,7 @@ async function main(): Promise<void> {
       const makeB = await loadExporterFrom(args.ab);
       contenders.push({ key: 'ab', c: ourExporter(() => makeB(sink.pipelineUrl), w.spans, `exporter of ${args.ab}`) });
     }
+    if (want('jenkins')) contenders.push({ key: 'jenkins', c: jenkinsContender(() => make(sink.pipelineUrl), generateJenkins(pipelines)) });
     if (want('otlp')) contenders.push({ key: 'otlp', c: otlpExporter(sink.tracesUrl, w.spans) });
     if (want('official')) contenders.push({ key: 'official', c: officialClient(sink.port, small) });
     if (want('floor')) contenders.push({ key: 'floor', c: floor(`http://127.0.0.1:${sink.port}`, '/api/v2/ci/pipeline', prebuilt) });
@@ -261,6 +263,11 @@ async function main(): Promise<void> {
   ratioTarget('otlp', 'OTLP/HTTP exporter', 2);
   ratioTarget('official', 'official client', 20);
   ratioTarget('floor', 'floor', 0.6);
+  // Another tool's vocabulary (Jenkins plugin spans): events/s ≥ 0.8× the ci.* workload's.
+  const jenkinsRow = by('jenkins');
+  if (ours && jenkinsRow) targets.push({ name: 'Jenkins-shaped workload ≥ 0.8× the ci.* workload (events/s)', value: `${fmt(1 / jenkinsRow.ratio, 2)}×`, pass: 1 / jenkinsRow.ratio >= 0.8 });
+  const abRow = by('ab');
+  if (ours && abRow && args.ab) targets.push({ name: `ci.* workload within 5 % of ${args.ab}`, value: `${fmt(abRow.ratio, 3)}×`, pass: abRow.ratio >= 0.95 });
   if (scaleResult) {
     const [small, big] = [scaleResult.rows[0], scaleResult.rows[scaleResult.rows.length - 1]];
     if (big) {
