@@ -81,13 +81,14 @@ export class EventBuilder {
     const attrs = readCiAttributes(span.attributes, onProblem);
     // Another vocabulary's values (or Datadog's tag names) lie below the span's own ci.* keys.
     let below = vocabValues;
-    if (below === undefined && attrs.datadog && this.vocab?.datadog) {
+    if (attrs.datadog && this.vocab?.datadog) {
       const fb = datadogFallback(span.attributes, level);
-      if (fb) below = fb.tags.length > 0 ? { ...fb.values, 'ci.tags': fb.tags } : fb.values;
+      if (fb) below = layerBelow(fb.values, fb.tags, vocabValues);
     }
     if (below) {
       const lower = readCiAttributes(below, (key, problem) => onProblem(key, `(from another tool's vocabulary) ${problem}`));
-      attrs.values = [...lower.values, ...attrs.values];
+      for (const v of attrs.values) lower.values.push(v);
+      attrs.values = lower.values;
       if (lower.parameters) attrs.parameters = { ...lower.parameters, ...attrs.parameters };
     }
     const mapped = mapSpanParts(span, level, attrs, resource.attrs, inherited, resource.defaults);
@@ -111,8 +112,16 @@ export class EventBuilder {
   /** The store's evict callback: a held span leaves without an event. */
   evicted(span: SpanData, storeLevel: StoreLevel, reason: EvictReason): void {
     // A vocabulary span that would only have passed lineage through leaves without a word.
-    const level = storeLevel === VOCAB ? this.vocab?.levelIfEvicted(span as VocabSpan) : storeLevel;
-    if (!level) return;
+    let level: Level | undefined;
+    if (storeLevel !== VOCAB) level = storeLevel;
+    else {
+      try {
+        level = this.vocab?.levelIfEvicted(span as VocabSpan);
+        if (!level) return;
+      } catch {
+        level = undefined; // a vocabulary's bug: still counted below, as a plain span
+      }
+    }
     const why =
       reason === 'pending_overflow'
         ? `more than maxPendingSpans (${this.options.maxPendingSpans}) spans were waiting for their ancestors; the oldest was dropped. Raise maxPendingSpans or check that the pipeline span ends and is exported.`
@@ -139,6 +148,15 @@ export class EventBuilder {
     this.resources.set(resource, info);
     return info;
   }
+}
+
+/** Datadog's tag names' values under a vocabulary's (tags of both kept). */
+function layerBelow(values: Attributes, tags: string[], upper: Attributes | undefined): Attributes {
+  const out: Attributes = { ...values, ...upper };
+  const upperTags = upper?.['ci.tags'];
+  const all = Array.isArray(upperTags) ? [...tags, ...(upperTags as string[])] : tags;
+  if (all.length > 0) out['ci.tags'] = all;
+  return out;
 }
 
 function describe(span: SpanData, level?: Level, name = span.name): string {

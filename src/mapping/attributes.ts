@@ -2,6 +2,7 @@
 // the wrong type is reported through `onProblem` and skipped, never thrown.
 import type { AttributeValue, Attributes } from '@opentelemetry/api';
 import { FIELDS, LEVEL_ATTRIBUTE, PARAMETERS_PREFIX, type FieldSpec } from './fields.js';
+import { DATADOG_CI_KEYS } from '../vocabularies/datadog.js';
 
 export interface CiAttributes {
   /** Raw `ci.level` value, if any. */
@@ -10,7 +11,7 @@ export interface CiAttributes {
   values: Array<readonly [FieldSpec, unknown]>;
   /** `ci.parameters.<key>` → value as string. */
   parameters?: Record<string, string>;
-  /** Set when a key may be one of Datadog's tag names (`git.*`, a `ci.*` key outside the contract): src/vocabularies/datadog.ts reads them. */
+  /** Set when a key may be one of Datadog's tag names (`git.*`, `ci.pipeline.url`, …): src/vocabularies/datadog.ts reads them. */
   datadog?: true;
 }
 
@@ -45,7 +46,7 @@ export function readCiAttributes(attributes: Attributes, onProblem: ProblemSink)
     }
     // Any other ci.* key names no field (e.g. ci.pipeline.name from another tool's vocabulary): not
     // sent as such; Datadog's own names among them are a fallback (src/vocabularies/datadog.ts).
-    out.datadog = true;
+    if (DATADOG_CI_KEYS.has(key)) out.datadog = true;
   }
   return out;
 }

@@ -158,8 +158,14 @@ export function vcsGit(span: VocabSpan): GitFacts {
 }
 
 /** Tags are kept apart while a decision is built, and written once. */
-export function putTags(out: CiValues, tags: readonly string[]): void {
-  const clean = tags.filter((t) => t.indexOf(':') > 0 && t.indexOf(':') < t.length - 1);
+export function putTags(out: CiValues, tags: string[]): void {
+  // Values come from producers' attributes: an empty one would make a `key:` tag, which the API refuses.
+  let ok = true;
+  for (const t of tags) {
+    const i = t.indexOf(':');
+    if (i <= 0 || i === t.length - 1) ok = false;
+  }
+  const clean = ok ? tags : tags.filter((t) => t.indexOf(':') > 0 && t.indexOf(':') < t.length - 1);
   if (clean.length > 0) out['ci.tags'] = clean;
 }
 

@@ -29,6 +29,13 @@ const BY_LEVEL: Record<Level, ReadonlyArray<readonly [string, string]>> = {
   step: [['ci.step.name', 'ci.name']],
 };
 
+/** Datadog's `ci.*` tag names read here (`git.*` ones are recognised by their prefix). */
+export const DATADOG_CI_KEYS: ReadonlySet<string> = new Set([
+  ...ANY_LEVEL.map(([from]) => from).filter((k) => k.startsWith('ci.')),
+  ...Object.values(BY_LEVEL).flatMap((l) => l.map(([from]) => from)),
+  'ci.node.labels',
+]);
+
 /** The contract's values Datadog's tag names give on these attributes, or undefined when none. */
 export function datadogFallback(a: Attributes, level: Level): { values: CiValues; tags: string[] } | undefined {
   const out: CiValues = {};

@@ -7,7 +7,6 @@
 import { EMPTY_LINEAGE, type Lineage } from '../mapping/transform.js';
 import { hrMs } from './common.js';
 import { cicd } from './cicd.js';
-import { datadogFallback } from './datadog.js';
 import { githubActions } from './github-actions.js';
 import { githubReceiver } from './github-receiver.js';
 import { gitlabReceiver } from './gitlab-receiver.js';
@@ -85,22 +84,12 @@ export class VocabularyRegistry {
       }
       return context ? { context } : {};
     }
-    const values: CiValues = {};
-    let tags: string[] = [];
-    if (this.datadog) {
-      const fb = datadogFallback(span.attributes, d.level);
-      if (fb) {
-        Object.assign(values, fb.values);
-        tags = fb.tags;
-      }
+    // Datadog's tag names are layered below these by the exporter (only on spans that carry them).
+    const values: CiValues = d.values ?? {};
+    if (inherited?.tags) {
+      const own = values['ci.tags'];
+      values['ci.tags'] = Array.isArray(own) ? [...(own as string[]), ...inherited.tags] : [...inherited.tags];
     }
-    if (d.values) {
-      const own = d.values['ci.tags'];
-      Object.assign(values, d.values);
-      if (Array.isArray(own)) tags = [...tags, ...(own as string[])];
-    }
-    if (inherited?.tags) tags = [...tags, ...inherited.tags];
-    if (tags.length > 0) values['ci.tags'] = tags;
     if (targeted) {
       if (values['ci.queue_time'] === undefined && d.level !== 'step') values['ci.queue_time'] = queue.ms;
       const base: VocabContext = { ...(context ?? inherited!) };

@@ -79,7 +79,7 @@ function pipeline(span: VocabSpan): Decision {
 function nodeOf(span: VocabSpan, ctx: VocabContext | undefined, out: CiValues): void {
   put(out, 'ci.node.name', own(span, 'jenkins.computer.name'));
   put(out, 'ci.node.hostname', own(span, 'host.name'));
-  if (ctx?.labels) out['ci.node.labels'] = [...ctx.labels];
+  if (ctx?.labels) out['ci.node.labels'] = ctx.labels as string[]; // read (and copied) by readCiAttributes
 }
 
 function stage(span: VocabSpan, lineage: Lineage): Decision {
