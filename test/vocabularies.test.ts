@@ -76,6 +76,9 @@ test('cicd: a task is a job, a task under a job a step (decided from the lineage
   assert.equal(d.values?.['ci.name'], 'nightly');
   assert.equal(d.values?.['ci.pipeline_id'], '7');
   assert.equal(cicd.recognise(span({ resource: { 'cicd.pipeline.run.id': '7' }, parent: 'x' })), false, 'resource identity alone makes only the root a pipeline');
+  assert.equal(cicd.recognise(span({ name: 'GET /health', resource: { 'cicd.pipeline.run.id': '7' } })), false, 'a program run by CI, its resource naming the run: its roots are no pipelines');
+  assert.equal(cicd.recognise(span({ name: 'RUNNER', resource: { 'cicd.pipeline.run.id': '7' } })), false);
+  assert.equal(cicd.recognise(span({ name: 'SYNC', resource: { 'cicd.pipeline.name': 'x' } })), true);
   assert.equal(nameWithoutAction('SYNC  x'), 'SYNC  x');
 });
 
@@ -97,7 +100,9 @@ test('github receiver: recognised by resource keys; skipped steps; queue child â
 });
 
 test('gitlab receiver: root, stage (any other child), job; stage status from the latest attempt of each job', () => {
-  const res = { 'vcs.provider.name': 'gitlab', 'cicd.pipeline.run.url.full': 'https://gl/p/1', 'service.name': 'g/p', 'cicd.pipeline.name': '' };
+  const res = { 'vcs.provider.name': 'gitlab', 'cicd.pipeline.run.url.full': 'https://gl/p/1', 'service.name': 'g/p', 'cicd.pipeline.name': '', 'cicd.pipeline.result': 'success' };
+  assert.ok(gitlabReceiver.recognise(span({ resource: res })));
+  assert.equal(gitlabReceiver.recognise(span({ resource: { ...res, 'cicd.pipeline.result': undefined } as Attributes })), false, 'a program inside a GitLab job: no result on its resource');
   assert.equal(gitlabReceiver.decide(span({ resource: res }), EMPTY_LINEAGE, () => []).values?.['ci.name'], 'g/p');
   const job = (name: string, result: string, start: number, extra: Attributes = {}) => span({ resource: res, parent: 's', start, attributes: { 'cicd.pipeline.task.name': name, 'cicd.pipeline.task.run.result': result, ...extra } });
   assert.equal(stageStatusFromJobs([job('a', 'failed', 1), job('a', 'success', 2)]), 'success');

@@ -16,13 +16,22 @@ const PIPELINE_NAME = 'cicd.pipeline.name';
 
 const isTask = (span: VocabSpan): boolean => span.attributes[TASK_NAME] !== undefined || span.attributes[TASK_RESULT] !== undefined;
 
+/** The span name semconv gives a pipeline run: `{action} {pipeline}` or `{action}`. */
+const ACTION_NAME = /^(?:BUILD|RUN|SYNC)(?: \S|$)/;
+
+/**
+ * A pipeline run: `cicd.pipeline.result` on the span; or a trace root that names the run on
+ * itself; or a root named `{action} …` in a process whose resource names the run. A resource
+ * alone is not enough: any program run by a CI job may carry the run's identity on its resource
+ * (the entity is meant for that), and its HTTP roots are no pipelines.
+ */
 const isPipeline = (span: VocabSpan): boolean =>
   span.attributes[PIPELINE_RESULT] !== undefined ||
   (!parentOf(span) &&
     (span.attributes[RUN_ID] !== undefined ||
       span.attributes[PIPELINE_NAME] !== undefined ||
-      span.resource.attributes[RUN_ID] !== undefined ||
-      span.resource.attributes[PIPELINE_NAME] !== undefined));
+      span.attributes['cicd.pipeline.action.name'] !== undefined ||
+      ((span.resource.attributes[RUN_ID] !== undefined || span.resource.attributes[PIPELINE_NAME] !== undefined) && ACTION_NAME.test(span.name))));
 
 /** `BUILD nightly` → `nightly`: the span name is `{action} {pipeline}` when no name attribute says it. */
 export function nameWithoutAction(name: string): string {

@@ -1,6 +1,6 @@
 // The OpenTelemetry Collector's gitlabreceiver: one batch per finished pipeline (Pipeline Hook),
 // root → stage spans (no attributes) → job spans (`cicd.pipeline.task.*`). Recognised by its
-// resource: `vcs.provider.name=gitlab` with `cicd.pipeline.run.url.full`. Datadog's GitLab model
+// resource: `vcs.provider.name=gitlab` with `cicd.pipeline.run.url.full` and `cicd.pipeline.result`. Datadog's GitLab model
 // is pipeline / stage / job (GitLab scripts are not steps in Datadog).
 import { parentOf, type Lineage } from '../mapping/transform.js';
 import { hrMs, list, own, put, putGit, putStatus, putTags, res, resultStatus, spanStatus, vcsGit, type Status } from './common.js';
@@ -94,8 +94,12 @@ function stage(span: VocabSpan, children: Children): Decision {
 
 export const gitlabReceiver: Vocabulary = {
   name: 'gitlab-receiver',
+  // The run's result on the resource: only a finished pipeline's webhook has it (a program that
+  // runs inside a GitLab job may carry the run's URL and provider on its resource, not its result).
   recognise: (span) =>
-    span.resource.attributes['vcs.provider.name'] === 'gitlab' && span.resource.attributes['cicd.pipeline.run.url.full'] !== undefined,
+    span.resource.attributes['vcs.provider.name'] === 'gitlab' &&
+    span.resource.attributes['cicd.pipeline.run.url.full'] !== undefined &&
+    span.resource.attributes['cicd.pipeline.result'] !== undefined,
   decide(span: VocabSpan, _lineage: Lineage, children: Children): Decision {
     if (!parentOf(span)) return pipeline(span);
     if (span.attributes[TASK_NAME] !== undefined) return job(span);
