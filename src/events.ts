@@ -76,9 +76,10 @@ export class EventBuilder {
 
   private buildOne(span: SpanData, level: Level, inherited: Lineage, now: number, out: ReadyEvent[], vocabValues?: Attributes): Lineage {
     const resource = this.resourceInfo(span.resource);
-    const onProblem = (key: string, problem: string): void =>
-      this.diagnostics.once(`attr:${key}`, `${describe(span, level)}: attribute ${key} ${problem}.`);
-    const attrs = readCiAttributes(span.attributes, onProblem);
+    // The sink is passed inline: a named closure per span costs (tsx's keepNames wraps it).
+    const attrs = readCiAttributes(span.attributes, (key, problem) =>
+      this.diagnostics.once(`attr:${key}`, `${describe(span, level)}: attribute ${key} ${problem}.`),
+    );
     // Another vocabulary's values (or Datadog's tag names) lie below the span's own ci.* keys.
     let below = vocabValues;
     if (attrs.datadog && this.vocab?.datadog) {
@@ -86,7 +87,9 @@ export class EventBuilder {
       if (fb) below = layerBelow(fb.values, fb.tags, vocabValues);
     }
     if (below) {
-      const lower = readCiAttributes(below, (key, problem) => onProblem(key, `(from another tool's vocabulary) ${problem}`));
+      const lower = readCiAttributes(below, (key, problem) =>
+        this.diagnostics.once(`attr:${key}`, `${describe(span, level)}: attribute ${key} (from another tool's vocabulary) ${problem}.`),
+      );
       for (const v of attrs.values) lower.values.push(v);
       attrs.values = lower.values;
       if (lower.parameters) attrs.parameters = { ...lower.parameters, ...attrs.parameters };

@@ -88,7 +88,8 @@ export class VocabularyRegistry {
     const values: CiValues = d.values ?? {};
     if (inherited?.tags) {
       const own = values['ci.tags'];
-      values['ci.tags'] = Array.isArray(own) ? [...(own as string[]), ...inherited.tags] : [...inherited.tags];
+      // readCiAttributes copies the list: the context's own array can be handed over as it is.
+      values['ci.tags'] = Array.isArray(own) ? [...(own as string[]), ...inherited.tags] : (inherited.tags as string[]);
     }
     if (targeted) {
       if (values['ci.queue_time'] === undefined && d.level !== 'step') values['ci.queue_time'] = queue.ms;

@@ -100,12 +100,10 @@ function job(span: VocabSpan, lineage: Lineage): Decision {
   const node = own(span, STEP_ID);
   if (runUrl && node) out['ci.url'] = `${runUrl.endsWith('/') ? runUrl : `${runUrl}/`}execution/node/${node}/`;
   putStatus(out, tags, 'job', resultStatus(own(span, STEP_RESULT)));
-  const causes = list(span.attributes['jenkins.pipeline.step.interruption.causes']);
-  if (causes) for (const c of causes) tags.push(`jenkins.interruption:${c.split(':')[0]}`);
-  const stepType = own(span, STEP_TYPE);
-  if (stepType) tags.push(`jenkins.step.type:${stepType}`);
+  const causes = span.attributes['jenkins.pipeline.step.interruption.causes'];
+  if (causes !== undefined) for (const c of list(causes) ?? []) tags.push(`jenkins.interruption:${c.split(':')[0]}`);
   nodeOf(span, lineage.vocab, out);
-  putTags(out, tags);
+  if (tags.length > 0) putTags(out, tags);
   return { level: 'job', values: out };
 }
 
