@@ -154,6 +154,8 @@ async function main(): Promise<void> {
   const sink = await startSink();
   const rows = new Map<string, Row>();
   let workloadNote = '';
+  /** Jenkins-shaped workload: spans per event (phases, agents, branches make no event). */
+  let jenkinsSpansPerEvent = 1;
 
   if (args.throughput) {
     const pipelines = args.quick ? 60 : 300;
@@ -175,7 +177,11 @@ async function main(): Promise<void> {
       const makeB = await loadExporterFrom(args.ab);
       contenders.push({ key: 'ab', c: ourExporter(() => makeB(sink.pipelineUrl), w.spans, `exporter of ${args.ab}`) });
     }
-    if (want('jenkins')) contenders.push({ key: 'jenkins', c: jenkinsContender(() => make(sink.pipelineUrl), generateJenkins(pipelines)) });
+    if (want('jenkins')) {
+      const jw = generateJenkins(pipelines);
+      jenkinsSpansPerEvent = jw.spans.length / jw.events;
+      contenders.push({ key: 'jenkins', c: jenkinsContender(() => make(sink.pipelineUrl), jw) });
+    }
     if (want('otlp')) contenders.push({ key: 'otlp', c: otlpExporter(sink.tracesUrl, w.spans) });
     if (want('official')) contenders.push({ key: 'official', c: officialClient(sink.port, small) });
     if (want('floor')) contenders.push({ key: 'floor', c: floor(`http://127.0.0.1:${sink.port}`, '/api/v2/ci/pipeline', prebuilt) });
@@ -265,7 +271,14 @@ async function main(): Promise<void> {
   ratioTarget('floor', 'floor', 0.6);
   // Another tool's vocabulary (Jenkins plugin spans): events/s ≥ 0.8× the ci.* workload's.
   const jenkinsRow = by('jenkins');
-  if (ours && jenkinsRow) targets.push({ name: 'Jenkins-shaped workload ≥ 0.8× the ci.* workload (events/s)', value: `${fmt(1 / jenkinsRow.ratio, 2)}×`, pass: 1 / jenkinsRow.ratio >= 0.8 });
+  if (ours && jenkinsRow) {
+    const r = 1 / jenkinsRow.ratio;
+    targets.push({
+      name: 'Jenkins-shaped workload ≥ 0.8× the ci.* workload (events/s)',
+      value: `${fmt(r, 2)}× (spans/s: ${fmt(r * jenkinsSpansPerEvent, 2)}×; CPU µs/event: ${fmt(jenkinsRow.cpuUsPerSpan, 1)} vs ${fmt(ours.cpuUsPerSpan, 1)})`,
+      pass: r >= 0.8,
+    });
+  }
   const abRow = by('ab');
   if (ours && abRow && args.ab) targets.push({ name: `ci.* workload within 5 % of ${args.ab}`, value: `${fmt(abRow.ratio, 3)}×`, pass: abRow.ratio >= 0.95 });
   if (scaleResult) {

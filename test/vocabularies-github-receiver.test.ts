@@ -70,3 +70,17 @@ test('github receiver: the same run with the run webhook first, and each batch s
   assert.equal(r.one('job', 'build').queue_time, 12_000);
   assert.equal(r.one('step', 'Upload coverage').job_name, 'build');
 });
+
+test('github receiver: job batches whose run never arrives are reported at shutdown (one line per kind), queue spans are not', async (t) => {
+  const t0 = Math.floor((Date.now() - 3_600_000) / 1000) * 1000;
+  const [build, deploy] = githubReceiverRun(t0, 1);
+  const r = await runProducer(t, [build!, deploy!]);
+  assert.equal(r.intake.events.length, 0, 'held: waiting for their run');
+  assert.equal(r.exporter.getCounters().pending, 9, 'every span of the job batches, queue spans included, waits');
+  await r.exporter.shutdown();
+  const c = r.exporter.getCounters();
+  assert.equal(c.pending, 0);
+  const dropped = Object.values(c.dropped).reduce((a, b) => a + b, 0);
+  assert.equal(dropped, 7, '2 jobs + 5 steps; the 2 queue spans were never events');
+  assert.ok(r.lines.some((l) => /job "build" .*not sent/.test(l)), r.lines.join('\n'));
+});
