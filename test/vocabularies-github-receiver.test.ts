@@ -82,5 +82,6 @@ test('github receiver: job batches whose run never arrives are reported at shutd
   assert.equal(c.pending, 0);
   const dropped = Object.values(c.dropped).reduce((a, b) => a + b, 0);
   assert.equal(dropped, 7, '2 jobs + 5 steps; the 2 queue spans were never events');
-  assert.ok(r.lines.some((l) => /job "build" .*not sent/.test(l)), r.lines.join('\n'));
+  assert.ok(r.lines.some((l) => /job "(build|deploy)" .*not sent: field "pipeline_unique_id" is required/.test(l)), r.lines.join('\n'));
+  assert.equal(c.dropped.orphaned, 7);
 });
