@@ -87,6 +87,12 @@ export function put(out: CiValues, key: string, value: AttributeValue | undefine
   if (value !== undefined) out[key] = value;
 }
 
+/** A duration in ms the API takes (a non-negative safe integer), or undefined. */
+export function msValue(v: number): number | undefined {
+  const n = Math.round(v);
+  return Number.isFinite(n) && n >= 0 && n <= Number.MAX_SAFE_INTEGER ? n : undefined;
+}
+
 export function hrMs(t: HrTime): number {
   return t[0] * 1000 + t[1] / 1e6;
 }

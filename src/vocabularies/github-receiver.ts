@@ -7,7 +7,7 @@
 import { SpanStatusCode } from '@opentelemetry/api';
 import { traceIdToUuid } from '../mapping/ids.js';
 import { parentOf, type Lineage } from '../mapping/transform.js';
-import { durationMs, hrMs, list, own, put, putGit, putStatus, putTags, res, resultStatus } from './common.js';
+import { durationMs, hrMs, list, msValue, own, put, putGit, putStatus, putTags, res, resultStatus } from './common.js';
 import type { Children, CiValues, Decision, VocabSpan, Vocabulary } from './types.js';
 
 const RUN_STATUS = 'cicd.pipeline.run.status';
@@ -69,7 +69,7 @@ function job(span: VocabSpan, children: Children): Decision {
   const queue = children().find(isQueue);
   if (queue) {
     const ns = queue.attributes[QUEUE_DURATION];
-    out['ci.queue_time'] = typeof ns === 'number' && Number.isFinite(ns) && ns >= 0 ? Math.round(ns / 1e6) : durationMs(queue);
+    out['ci.queue_time'] = (typeof ns === 'number' ? msValue(ns / 1e6) : undefined) ?? durationMs(queue); // nanoseconds
     out['ci.start'] = Math.max(hrMs(span.startTime), hrMs(queue.endTime));
   }
   putTags(out, tags);

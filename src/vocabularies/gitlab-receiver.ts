@@ -3,7 +3,7 @@
 // resource: `vcs.provider.name=gitlab` with `cicd.pipeline.run.url.full` and `cicd.pipeline.result`. Datadog's GitLab model
 // is pipeline / stage / job (GitLab scripts are not steps in Datadog).
 import { parentOf, type Lineage } from '../mapping/transform.js';
-import { hrMs, list, own, put, putGit, putStatus, putTags, res, resultStatus, spanStatus, vcsGit, type Status } from './common.js';
+import { hrMs, list, msValue, own, put, putGit, putStatus, putTags, res, resultStatus, spanStatus, vcsGit, type Status } from './common.js';
 import type { Children, CiValues, Decision, VocabSpan, Vocabulary } from './types.js';
 
 const TASK_NAME = 'cicd.pipeline.task.name';
@@ -68,7 +68,7 @@ function job(span: VocabSpan): Decision {
   // `canceled` stays canceled although the receiver marks the span ERROR.
   const status = putStatus(out, tags, 'job', resultStatus(own(span, TASK_RESULT)));
   const queued = span.attributes['gitlab.job.queued_duration'];
-  if (typeof queued === 'number' && Number.isFinite(queued) && queued >= 0) out['ci.queue_time'] = Math.round(queued * 1000);
+  if (typeof queued === 'number') put(out, 'ci.queue_time', msValue(queued * 1000)); // seconds
   const reason = own(span, 'gitlab.job.failure_reason');
   if ((status ?? spanStatus(span)) === 'error' && reason) {
     out['ci.error.type'] = reason;
