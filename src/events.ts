@@ -12,7 +12,7 @@ import { mapSpanParts, type Defaults, type Lineage, type SpanData } from './mapp
 import type { ResolvedOptions } from './options.js';
 import { eventJson } from './serialization/event-json.js';
 import { validateEvent } from './validation/validate.js';
-import { datadogFallback, VocabularyRegistry, type VocabSpan } from './vocabularies/index.js';
+import { datadogFallback, VOCABULARY_NAMES, VocabularyRegistry, type VocabSpan } from './vocabularies/index.js';
 
 interface ResourceInfo {
   attrs: CiAttributes;
@@ -29,7 +29,8 @@ export class EventBuilder {
     private readonly options: ResolvedOptions,
     private readonly diagnostics: Diagnostics,
   ) {
-    const registry = new VocabularyRegistry(options.vocabularies ?? []);
+    // Undefined (a configuration built without this option) means the option's default: all.
+    const registry = new VocabularyRegistry(options.vocabularies ?? VOCABULARY_NAMES);
     this.vocab = registry.empty && !registry.datadog ? undefined : registry;
   }
 

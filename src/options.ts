@@ -75,7 +75,7 @@ export interface ResolvedOptions {
   maxEventAgeMs: number;
   flushTimeoutMs: number;
   shutdownTimeoutMs: number;
-  /** Enabled vocabularies (empty: none). Optional so that hand-built configurations predating it stay valid. */
+  /** Enabled vocabularies (empty: none; undefined: all, the default). Optional so that configurations built without it stay valid. */
   vocabularies?: readonly VocabularyName[];
 }
 

@@ -165,3 +165,16 @@ test('option: true/undefined = all, false = none, a list selects, anything else 
   assert.deepEqual(resolveVocabularies(['jenkins', 'jenkins']), { names: ['jenkins'] });
   assert.match((resolveVocabularies('jenkins') as { problem: string }).problem, /must be true \(all\), false \(none\) or a list of github-receiver, gitlab-receiver, jenkins/);
 });
+
+test('a configuration built without the option (another layer resolving options) means all vocabularies; an empty list none', async () => {
+  const { EventBuilder } = await import('../src/events.js');
+  const { Diagnostics } = await import('../src/diagnostics.js');
+  const { resolveOptions } = await import('../src/options.js');
+  const r = resolveOptions({ endpoint: 'http://127.0.0.1:9/x', apiKey: 'k' });
+  assert.ok(r.ok);
+  const { vocabularies, ...without } = r.options;
+  assert.deepEqual(vocabularies, VOCABULARY_NAMES);
+  const jenkinsStep = { ...span({ attributes: { 'jenkins.pipeline.step.type': 'sh' } }), kind: 0, duration: [0, 0], ended: true, instrumentationScope: { name: 'x' }, links: [], droppedAttributesCount: 0, droppedEventsCount: 0, droppedLinksCount: 0 };
+  assert.equal(new EventBuilder(without, new Diagnostics(() => {})).levelOf(jenkinsStep as never), 'vocab');
+  assert.equal(new EventBuilder({ ...without, vocabularies: [] }, new Diagnostics(() => {})).levelOf(jenkinsStep as never), undefined);
+});
