@@ -5,7 +5,7 @@ import { SpanStatusCode, type Attributes } from '@opentelemetry/api';
 import type { ReadableSpanLike as ReadableSpan } from './otel-types.js';
 import type { ReadyEvent } from './delivery/types.js';
 import { quote, type Diagnostics } from './diagnostics.js';
-import type { EvictReason } from './hierarchy/pending-store.js';
+import { VOCAB, type EvictReason, type StoreLevel } from './hierarchy/pending-store.js';
 import { readCiAttributes, type CiAttributes } from './mapping/attributes.js';
 import { LEVEL_ATTRIBUTE, LEVELS, type Level } from './mapping/fields.js';
 import { mapSpanParts, type Defaults, type Lineage, type SpanData } from './mapping/transform.js';
@@ -14,6 +14,7 @@ import { eventJson } from './serialization/event-json.js';
 import { validateEvent } from './validation/validate.js';
 import { detectCiEnvironment, detectGit, sendableGit, withLocalGit, type DetectedEnvironment } from './detect/index.js';
 import { apiKeyNeedle, redactApiKey, scrubEvent, type ScrubConfig } from './mapping/scrub.js';
+import { datadogFallback, VOCABULARY_NAMES, VocabularyRegistry, type VocabSpan } from './vocabularies/index.js';
 
 interface ResourceInfo {
   attrs: CiAttributes;
@@ -33,6 +34,8 @@ export class EventBuilder {
   private readonly keyNeedle: string | undefined;
   /** Eviction reasons already reported (their count goes on in the counters). */
   private readonly evictionsSaid = new Set<EvictReason>();
+  /** Other tools' vocabularies (src/vocabularies); undefined when the option turns them all off. */
+  private readonly vocab: VocabularyRegistry | undefined;
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -41,12 +44,18 @@ export class EventBuilder {
     this.scrub = { redactParameter: options.redactParameter };
     this.keyNeedle = apiKeyNeedle(options.delivery.apiKey);
     if (options.detectEnvironment) this.detected = this.startDetection();
+    // Undefined (a configuration built without this option) means the option's default: all.
+    const registry = new VocabularyRegistry(options.vocabularies ?? VOCABULARY_NAMES);
+    this.vocab = registry.empty && !registry.datadog ? undefined : registry;
   }
 
-  /** The span's `ci.level`, or undefined (unlabelled, or an unknown value: warned once). */
-  levelOf(span: ReadableSpan): Level | undefined {
+  /**
+   * The span's `ci.level`; VOCAB for an unlabelled span a vocabulary recognises (its level is
+   * decided when its lineage is known); undefined otherwise (or an unknown value: warned once).
+   */
+  levelOf(span: ReadableSpan): StoreLevel | undefined {
     const raw = span.attributes[LEVEL_ATTRIBUTE];
-    if (raw === undefined) return undefined;
+    if (raw === undefined) return this.vocab?.recognise(span) ? VOCAB : undefined;
     if (raw === 'step' || raw === 'job' || raw === 'stage' || raw === 'pipeline') return raw;
     const value = String(raw).trim().toLowerCase();
     if ((LEVELS as readonly string[]).includes(value)) return value as Level;
@@ -62,21 +71,45 @@ export class EventBuilder {
    * The store's resolve callback: map, validate, serialize into `out`. Returns what the span's
    * descendants inherit.
    */
-  build(span: SpanData, level: Level, inherited: Lineage, now: number, out: ReadyEvent[]): Lineage {
+  build(span: SpanData, level: StoreLevel, inherited: Lineage, now: number, out: ReadyEvent[], children?: () => SpanData[]): Lineage {
     try {
+      if (level === VOCAB) return this.buildVocab(span, inherited, now, out, children);
       return this.buildOne(span, level, inherited, now, out);
     } catch (err) {
       // One span that trips a bug of ours must not hold back the rest, nor its descendants.
-      this.diagnostics.drop('invalid', 1, internalKind('span', err), `${describe(span, level)} not sent: internal error (please report it): ${errorText(err)}`);
+      this.diagnostics.drop('invalid', 1, internalKind('span', err), `${describe(span, level === VOCAB ? undefined : level)} not sent: internal error (please report it): ${errorText(err)}`);
       return inherited;
     }
   }
 
-  private buildOne(span: SpanData, level: Level, inherited: Lineage, now: number, out: ReadyEvent[]): Lineage {
+  /** A vocabulary decides, now that the lineage is known: an event (its values below the span's own ci.*), or lineage passed through. */
+  private buildVocab(span: SpanData, inherited: Lineage, now: number, out: ReadyEvent[], children?: () => SpanData[]): Lineage {
+    const d = this.vocab!.resolve(span as VocabSpan, inherited, children as (() => VocabSpan[]) | undefined);
+    if (!d.level) return d.context ? { ...inherited, vocab: d.context } : inherited;
+    const lineage = this.buildOne(span, d.level, inherited, now, out, d.values ?? {});
+    return d.context ? { ...lineage, vocab: d.context } : lineage;
+  }
+
+  private buildOne(span: SpanData, level: Level, inherited: Lineage, now: number, out: ReadyEvent[], vocabValues?: Attributes): Lineage {
     const resource = this.resourceInfo(span.resource);
+    // The sink is passed inline: a named closure per span costs (tsx's keepNames wraps it).
     const attrs = readCiAttributes(span.attributes, (key, problem) =>
       this.diagnostics.once(`attr:${attributeKind(key)}`, `${describe(span, level)}: attribute ${attributeText(key)} ${problem}.`),
     );
+    // Another vocabulary's values (or Datadog's tag names) lie below the span's own ci.* keys.
+    let below = vocabValues;
+    if (attrs.datadog && this.vocab?.datadog) {
+      const fb = datadogFallback(span.attributes, level);
+      if (fb) below = layerBelow(fb.values, fb.tags, vocabValues);
+    }
+    if (below) {
+      const lower = readCiAttributes(below, (key, problem) =>
+        this.diagnostics.once(`attr:${key}`, `${describe(span, level)}: attribute ${key} (from another tool's vocabulary) ${problem}.`),
+      );
+      for (const v of attrs.values) lower.values.push(v);
+      attrs.values = lower.values;
+      if (lower.parameters) attrs.parameters = { ...lower.parameters, ...attrs.parameters };
+    }
     const mapped = mapSpanParts(span, level, attrs, resource.attrs, inherited, resource.defaults);
     scrubEvent(mapped.resource, mapped.shared, this.scrub);
     const what = describer(span, level, mapped.resource.name);
@@ -97,15 +130,26 @@ export class EventBuilder {
   }
 
   /** The store's cycle callback: `span` is its own ancestor (its members resolve as orphans). */
-  cycle(span: SpanData, level: Level | undefined): void {
+  cycle(span: SpanData, level: StoreLevel | undefined): void {
     this.diagnostics.once(
       'cycle',
-      `${describe(span, level)} is its own ancestor: its parent span IDs form a loop, so no pipeline can be found above it; the spans in the loop are sent without one (dropped as orphaned unless they carry ci.pipeline_unique_id and ci.pipeline_name). Check the parent IDs the code that builds these spans sets.`,
+      `${describe(span, level === VOCAB ? undefined : level)} is its own ancestor: its parent span IDs form a loop, so no pipeline can be found above it; the spans in the loop are sent without one (dropped as orphaned unless they carry ci.pipeline_unique_id and ci.pipeline_name). Check the parent IDs the code that builds these spans sets.`,
     );
   }
 
   /** The store's evict callback: a held span leaves without an event. */
-  evicted(span: SpanData, level: Level, reason: EvictReason): void {
+  evicted(span: SpanData, storeLevel: StoreLevel, reason: EvictReason): void {
+    // A vocabulary span that would only have passed lineage through leaves without a word.
+    let level: Level | undefined;
+    if (storeLevel !== VOCAB) level = storeLevel;
+    else {
+      try {
+        level = this.vocab?.levelIfEvicted(span as VocabSpan);
+        if (!level) return;
+      } catch {
+        level = undefined; // a vocabulary's bug: still counted below, as a plain span
+      }
+    }
     // A shutdown deadline can evict 100,000 spans in one go: the message is built once.
     if (this.evictionsSaid.has(reason)) {
       this.diagnostics.drop(reason, 1);
@@ -164,6 +208,15 @@ export class EventBuilder {
     });
     return layer;
   }
+}
+
+/** Datadog's tag names' values under a vocabulary's (tags of both kept). */
+function layerBelow(values: Attributes, tags: string[], upper: Attributes | undefined): Attributes {
+  const out: Attributes = { ...values, ...upper };
+  const upperTags = upper?.['ci.tags'];
+  const all = Array.isArray(upperTags) ? [...tags, ...(upperTags as string[])] : tags;
+  if (all.length > 0) out['ci.tags'] = all;
+  return out;
 }
 
 function describe(span: SpanData, level?: Level, name = span.name): string {

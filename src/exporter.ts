@@ -8,7 +8,7 @@ import { within } from './delivery/timers.js';
 import type { Delivery, ReadyEvent } from './delivery/types.js';
 import { Diagnostics, MAX_LINE, stderrLogger, type Counters } from './diagnostics.js';
 import { errorText, EventBuilder, internalKind } from './events.js';
-import { PendingStore } from './hierarchy/pending-store.js';
+import { PendingStore, type StoreLevel } from './hierarchy/pending-store.js';
 import { resolveOptions, type DatadogCIPipelineExporterOptions, type ResolvedOptions } from './options.js';
 import { admitSpan, refuse } from './span-shape.js';
 
@@ -22,7 +22,7 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 export class DatadogCIPipelineExporter implements SpanExporter {
   private readonly diagnostics: Diagnostics;
   private readonly options: ResolvedOptions | undefined;
-  private readonly store: PendingStore | undefined;
+  private readonly store: PendingStore<StoreLevel> | undefined;
   private readonly delivery: Delivery | undefined;
   private readonly events: EventBuilder | undefined;
   /** Events produced while the store resolves spans; taken by drainSlice(). */
@@ -59,14 +59,14 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     }
     this.options = resolution.options;
     this.events = new EventBuilder(this.options, this.diagnostics);
-    this.store = new PendingStore(
+    this.store = new PendingStore<StoreLevel>(
       {
         maxPendingSpans: this.options.maxPendingSpans,
         maxRememberedSpans: this.options.maxRememberedSpans,
         maxAgeMs: this.options.maxEventAgeMs,
       },
       {
-        resolve: (span, level, inherited) => this.events!.build(span, level, inherited, this.now, this.ready),
+        resolve: (span, level, inherited, children) => this.events!.build(span, level, inherited, this.now, this.ready, children),
         evict: (span, level, reason) => this.events!.evicted(span, level, reason),
         cycle: (span, level) => this.events!.cycle(span, level),
       },
@@ -131,7 +131,7 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   }
 
   /** Checks one span's shape (span-shape.ts) and files it into the store. Never throws. */
-  private file(raw: unknown, store: PendingStore): void {
+  private file(raw: unknown, store: PendingStore<StoreLevel>): void {
     let span;
     let level;
     try {

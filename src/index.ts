@@ -4,3 +4,4 @@ export type { Counters, DropReason, Logger } from './diagnostics.js';
 export { DATADOG_SITES, type DatadogSite } from './sites.js';
 export type { Level } from './mapping/fields.js';
 export { VERSION } from './version.js';
+export type { VocabulariesOption, VocabularyName } from './vocabularies/index.js';

@@ -8,6 +8,7 @@ import { resolveRedactParameters, type ParameterRedactor } from './mapping/scrub
 import { MAX_EVENT_AGE_MS } from './validation/validate.js';
 import { DATADOG_SITES, endpointForSite, type DatadogSite } from './sites.js';
 import { PACKAGE_NAME, VERSION } from './version.js';
+import { resolveVocabularies, type VocabulariesOption, type VocabularyName } from './vocabularies/index.js';
 
 export interface DatadogCIPipelineExporterOptions {
   /** Datadog API key. Default: `DD_API_KEY`. Sent only in the `DD-API-KEY` header; never logged. */
@@ -69,6 +70,15 @@ export interface DatadogCIPipelineExporterOptions {
    * key, or `false` for none. URL credentials and the API key are removed whatever this says.
    */
   redactParameters?: readonly string[] | RegExp | false;
+
+  // --- Other tools' vocabularies (src/vocabularies) ---
+  /**
+   * Which other tools' span vocabularies become events when a span has no `ci.level`:
+   * `'github-receiver'`, `'gitlab-receiver'`, `'jenkins'`, `'github-actions'`, `'cicd'`
+   * (OpenTelemetry CICD conventions), `'datadog'` (Datadog's tag names as a fallback).
+   * Default: all (`true`); a list selects; `false` turns them off.
+   */
+  vocabularies?: VocabulariesOption;
 }
 
 export interface ResolvedOptions {
@@ -84,6 +94,8 @@ export interface ResolvedOptions {
   /** CI detection and secret scrubbing. */
   detectEnvironment: boolean;
   redactParameter: ParameterRedactor | undefined;
+  /** Enabled vocabularies (empty: none; undefined: all, the default). Optional so that configurations built without it stay valid. */
+  vocabularies?: readonly VocabularyName[];
 }
 
 export type Resolution = (
@@ -258,6 +270,10 @@ const OPTIONS = {
   redactParameters: (v) => {
     const r = resolveRedactParameters(v);
     return r.ok ? { value: v as readonly string[] | RegExp | false } : { problem: r.problem };
+  },
+  vocabularies: (v) => {
+    const r = resolveVocabularies(v);
+    return 'problem' in r ? { problem: r.problem } : { value: r.names };
   },
 } satisfies { [K in keyof Required<DatadogCIPipelineExporterOptions>]: Check<unknown> };
 
@@ -438,6 +454,7 @@ function resolve(input: DatadogCIPipelineExporterOptions | null | undefined, env
       shutdownTimeoutMs: o.shutdownTimeoutMs ?? 30_000,
       detectEnvironment: o.detectEnvironment ?? true,
       redactParameter: redactor(o.redactParameters),
+      vocabularies: o.vocabularies,
     },
   };
 }

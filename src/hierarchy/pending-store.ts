@@ -16,15 +16,23 @@ import type { Level } from '../mapping/fields.js';
 import { hrTimeToMs } from '../mapping/time.js';
 import { EMPTY_LINEAGE, parentOf, type Lineage, type SpanData } from '../mapping/transform.js';
 
+/**
+ * A span without `ci.level` that another tool's vocabulary recognises: whether it is an event,
+ * and at which level, is decided when its lineage is known (src/vocabularies). Held like a
+ * labelled span; resolved with the children that have arrived by then.
+ */
+export const VOCAB = 'vocab';
+export type StoreLevel = Level | typeof VOCAB;
+
 export type EvictReason = 'pending_overflow' | 'pending_expired' | 'orphaned' | 'shutdown';
 
-export interface HierarchyCallbacks {
+export interface HierarchyCallbacks<L extends string = Level> {
   /** A labelled span's ancestors are known: map and emit it; return what its descendants inherit. */
-  resolve(span: SpanData, level: Level, inherited: Lineage): Lineage;
+  resolve(span: SpanData, level: L, inherited: Lineage, children?: () => SpanData[]): Lineage;
   /** A labelled span leaves the store without being resolved. */
-  evict(span: SpanData, level: Level, reason: EvictReason): void;
+  evict(span: SpanData, level: L, reason: EvictReason): void;
   /** At shutdown, a span found in a loop of parent IDs (reported; the loop resolves as orphans). */
-  cycle?(span: SpanData, level: Level | undefined): void;
+  cycle?(span: SpanData, level: L | undefined): void;
 }
 
 export interface HierarchyLimits {
@@ -45,8 +53,8 @@ interface Node {
   span?: SpanData;
   /** True while in the held set (waiting for its parent). */
   held?: boolean;
-  /** Labelled level, if any. */
-  level?: Level;
+  /** Labelled level (or VOCAB), if any: the store's L. */
+  level?: string;
   /** Set once resolved. */
   lineage?: Lineage;
   /** Held children waiting for this node's lineage (evicted ones stay until it resolves). */
@@ -118,7 +126,15 @@ class Fifo<T> {
 
 const isHeld = (n: Node): boolean => n.held === true;
 
-export class PendingStore {
+/** The children of `node` that arrived and wait for it (a vocabulary reads them: queue spans, a stage's jobs). */
+function arrived(node: Node): SpanData[] {
+  const out: SpanData[] = [];
+  if (node.waiting) for (const c of node.waiting) if (c.span) out.push(c.span);
+  return out;
+}
+
+/** L: the levels the store files spans under; the exporter's adds VOCAB (`PendingStore<StoreLevel>`). */
+export class PendingStore<L extends string = Level> {
   /** trace ID → span ID → node: the SDK's ID strings are reused, so their hashes are cached. */
   private readonly traces = new Map<string, Map<string, Node>>();
   /** Held nodes in arrival order (resolved and evicted ones are skipped lazily). */
@@ -139,7 +155,7 @@ export class PendingStore {
    */
   constructor(
     private readonly limits: HierarchyLimits,
-    private readonly callbacks: HierarchyCallbacks,
+    private readonly callbacks: HierarchyCallbacks<L>,
     private readonly deferred = false,
   ) {}
 
@@ -153,7 +169,7 @@ export class PendingStore {
     return this.heldLabelled;
   }
 
-  add(span: SpanData, level: Level | undefined): void {
+  add(span: SpanData, level: L | undefined): void {
     const { traceId, spanId } = span.spanContext();
     let trace = this.traces.get(traceId);
     if (!trace) {
@@ -245,7 +261,7 @@ export class PendingStore {
         x = x.parentNode;
       }
       if (!x || !x.held || walked.get(x) !== walk) continue;
-      if (x.span) this.callbacks.cycle?.(x.span, x.level);
+      if (x.span) this.callbacks.cycle?.(x.span, x.level as L | undefined);
       this.resolveFrom(x, EMPTY_LINEAGE);
     }
   }
@@ -271,7 +287,7 @@ export class PendingStore {
       node.span = undefined;
       node.parentNode = undefined;
       let lineage = fromParent;
-      if (node.level) lineage = this.callbacks.resolve(span, node.level, fromParent);
+      if (node.level) lineage = this.callbacks.resolve(span, node.level as L, fromParent, node.level === VOCAB ? () => arrived(node) : undefined);
       node.lineage = lineage;
       this.remember(node);
       const waiting = node.waiting;
@@ -300,7 +316,7 @@ export class PendingStore {
       const span = node.span;
       if (!span) continue;
       node.span = undefined;
-      if (node.level) this.callbacks.evict(span, node.level, 'shutdown');
+      if (node.level) this.callbacks.evict(span, node.level as L, 'shutdown');
       if (node.waiting) for (const child of node.waiting) stack.push(child);
       node.waiting = undefined;
     }
@@ -357,7 +373,7 @@ export class PendingStore {
     this.heldCount--;
     if (node.level) this.heldLabelled--;
     node.span = undefined;
-    if (node.level) this.callbacks.evict(span, node.level, reason);
+    if (node.level) this.callbacks.evict(span, node.level as L, reason);
     // Its waiting children can no longer resolve through it: they are older, so they were (or
     // will be) evicted first. Forget the node unless something still waits on it.
     const parent = node.parentNode;

@@ -4,6 +4,7 @@ import type { AttributeValue, Attributes } from '@opentelemetry/api';
 import { quote } from '../diagnostics.js';
 import { FIELDS, LEVEL_ATTRIBUTE, PARAMETERS_PREFIX, type FieldSpec } from './fields.js';
 import { inTimeRange } from './time.js';
+import { DATADOG_CI_KEYS } from '../vocabularies/datadog.js';
 
 export interface CiAttributes {
   /** Raw `ci.level` value, if any. */
@@ -12,6 +13,8 @@ export interface CiAttributes {
   values: Array<readonly [FieldSpec, unknown]>;
   /** `ci.parameters.<key>` → value as string. */
   parameters?: Record<string, string>;
+  /** Set when a key may be one of Datadog's tag names (`git.*`, `ci.pipeline.url`, …): src/vocabularies/datadog.ts reads them. */
+  datadog?: true;
 }
 
 /**
@@ -29,7 +32,11 @@ export function readCiAttributes(attributes: Attributes, onProblem: ProblemSink)
   let parameterCount = 0;
   for (const key in attributes) {
     // Cheap prefix test first: most attributes of a span are not ours.
-    if (key.charCodeAt(0) !== 99 /* c */ || key.charCodeAt(1) !== 105 /* i */ || key.charCodeAt(2) !== 46 /* . */) continue;
+    const c0 = key.charCodeAt(0);
+    if (c0 !== 99 /* c */ || key.charCodeAt(1) !== 105 /* i */ || key.charCodeAt(2) !== 46 /* . */) {
+      if (c0 === 103 /* g */ && key.startsWith('git.')) out.datadog = true;
+      continue;
+    }
     const raw = attributes[key];
     if (raw === undefined || raw === null) continue;
     if (key === LEVEL_ATTRIBUTE) {
@@ -58,8 +65,11 @@ export function readCiAttributes(attributes: Attributes, onProblem: ProblemSink)
       // `__proto__` is a parameter like any other: defined, not assigned (which would set the prototype).
       if (name === '__proto__') Object.defineProperty(params, name, { value, enumerable: true, writable: true, configurable: true });
       else params[name] = value;
+      continue;
     }
-    // Any other ci.* key names no field (e.g. ci.pipeline.name from another tool's vocabulary): not sent.
+    // Any other ci.* key names no field (e.g. ci.pipeline.name from another tool's vocabulary): not
+    // sent as such; Datadog's own names among them are a fallback (src/vocabularies/datadog.ts).
+    if (DATADOG_CI_KEYS.has(key)) out.datadog = true;
   }
   return out;
 }

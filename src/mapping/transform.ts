@@ -9,6 +9,7 @@ import { spanIdToUuid, traceIdToUuid } from './ids.js';
 import { sharedFields, type SharedFields } from './shared.js';
 import { RUNNING_LEVELS, normalizeStatus } from './status.js';
 import { hrTimeToMs, hrTimeToRfc3339, msToRfc3339 } from './time.js';
+import type { VocabContext } from '../vocabularies/types.js';
 
 /** The parts of a ReadableSpan the mapping reads; a plain object can stand in for tests. */
 export interface SpanData {
@@ -36,6 +37,8 @@ export interface Lineage {
   env?: string;
   provider_name?: string;
   service?: string;
+  /** What another tool's vocabulary passes down (run URL, branch tags, pending queue time): src/vocabularies. */
+  vocab?: VocabContext;
 }
 
 export const EMPTY_LINEAGE: Lineage = Object.freeze({}) as Lineage;
