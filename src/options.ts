@@ -8,7 +8,7 @@ import { resolveRedactParameters, type ParameterRedactor } from './mapping/scrub
 import { MAX_EVENT_AGE_MS } from './validation/validate.js';
 import { DATADOG_SITES, endpointForSite, type DatadogSite } from './sites.js';
 import { PACKAGE_NAME, VERSION } from './version.js';
-import { resolveVocabularies, type VocabulariesOption, type VocabularyName } from './vocabularies/index.js';
+import { resolveVocabularies, VOCABULARY_NAMES, type VocabulariesOption, type VocabularyName } from './vocabularies/index.js';
 
 export interface DatadogCIPipelineExporterOptions {
   /** Datadog API key. Default: `DD_API_KEY`. Sent only in the `DD-API-KEY` header; never logged. */
@@ -454,7 +454,7 @@ function resolve(input: DatadogCIPipelineExporterOptions | null | undefined, env
       shutdownTimeoutMs: o.shutdownTimeoutMs ?? 30_000,
       detectEnvironment: o.detectEnvironment ?? true,
       redactParameter: redactor(o.redactParameters),
-      vocabularies: o.vocabularies,
+      vocabularies: o.vocabularies ?? VOCABULARY_NAMES,
     },
   };
 }
