@@ -8,7 +8,7 @@ import type { Diagnostics } from './diagnostics.js';
 import type { EvictReason } from './hierarchy/pending-store.js';
 import { readCiAttributes, type CiAttributes } from './mapping/attributes.js';
 import { LEVEL_ATTRIBUTE, LEVELS, type Level } from './mapping/fields.js';
-import { mapSpanParts, type Defaults, type Lineage, type SpanData } from './mapping/transform.js';
+import { mapSpanParts, parentOf, type Defaults, type Lineage, type SpanData } from './mapping/transform.js';
 import type { ResolvedOptions } from './options.js';
 import { eventJson } from './serialization/event-json.js';
 import { validateEvent } from './validation/validate.js';
@@ -31,9 +31,9 @@ export class EventBuilder {
   levelOf(span: ReadableSpan): Level | undefined {
     const raw = span.attributes[LEVEL_ATTRIBUTE];
     if (raw === undefined) return undefined;
-    if (raw === 'step' || raw === 'job' || raw === 'stage' || raw === 'pipeline') return raw;
+    const level = parseLevel(raw);
+    if (level) return level;
     const value = String(raw).trim().toLowerCase();
-    if ((LEVELS as readonly string[]).includes(value)) return value as Level;
     this.diagnostics.counters.dropped.unknown_level++;
     this.diagnostics.once(
       `unknown-level:${value}`,
@@ -77,6 +77,37 @@ export class EventBuilder {
     out.push({ json, bytes: Buffer.byteLength(json), timeMs: mapped.timeMs, describe: what });
     this.diagnostics.counters.eventsReady++;
     return mapped.lineage;
+  }
+
+  /**
+   * What a span's descendants inherit, from its attributes as they are now (the span processor
+   * calls it at onStart): the same mapping build() runs at the end, so the IDs and names agree.
+   * Problems are not reported here; build() reports them once the span has ended.
+   */
+  lineageAt(span: SpanData, level: Level, inherited: Lineage): Lineage {
+    const resource = this.resourceInfo(span.resource);
+    const attrs = readCiAttributes(span.attributes, () => {});
+    return mapSpanParts(span, level, attrs, resource.attrs, inherited, resource.defaults).lineage;
+  }
+
+  /**
+   * A running event for a pipeline or job that has just started: the span as it is now, with
+   * `ci.status` running (mapSpanParts then leaves `end` out), so its IDs, name, url and start are
+   * those of the finished event that replaces it.
+   */
+  buildRunning(span: SpanData, level: Level, inherited: Lineage, now: number, out: ReadyEvent[]): void {
+    const running: SpanData = {
+      name: span.name,
+      spanContext: () => span.spanContext(),
+      parentSpanContext: parentOf(span),
+      startTime: span.startTime,
+      endTime: span.startTime,
+      status: { code: SpanStatusCode.UNSET },
+      attributes: { ...span.attributes, [STATUS_ATTRIBUTE]: 'running' },
+      events: [],
+      resource: span.resource,
+    };
+    this.build(running, level, inherited, now, out);
   }
 
   /** The store's evict callback: a held span leaves without an event. */
@@ -126,6 +157,16 @@ function describer(span: SpanData, level: Level, name: string): () => string {
 function describeSpan(level: Level | undefined, name: string, traceId: string, spanId: string): string {
   return `${level ?? 'span'} ${JSON.stringify(name)} (trace ${traceId}, span ${spanId})`;
 }
+
+/** A `ci.level` value as a level (case and spaces forgiven), or undefined. */
+export function parseLevel(raw: unknown): Level | undefined {
+  if (raw === 'step' || raw === 'job' || raw === 'stage' || raw === 'pipeline') return raw;
+  if (raw === undefined || raw === null) return undefined;
+  const value = String(raw).trim().toLowerCase();
+  return (LEVELS as readonly string[]).includes(value) ? (value as Level) : undefined;
+}
+
+const STATUS_ATTRIBUTE = 'ci.status';
 
 export function errorText(err: unknown): string {
   return err instanceof Error ? (err.stack ?? err.message) : String(err);

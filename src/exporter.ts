@@ -8,6 +8,8 @@ import { within } from './delivery/timers.js';
 import type { Delivery, ReadyEvent } from './delivery/types.js';
 import { Diagnostics, stderrLogger, type Counters } from './diagnostics.js';
 import { errorText, EventBuilder } from './events.js';
+import type { Level } from './mapping/fields.js';
+import type { Lineage } from './mapping/transform.js';
 import { PendingStore } from './hierarchy/pending-store.js';
 import { resolveOptions, type DatadogCIPipelineExporterOptions, type ResolvedOptions } from './options.js';
 
@@ -15,6 +17,39 @@ import { resolveOptions, type DatadogCIPipelineExporterOptions, type ResolvedOpt
 const EXPORT_CALLBACK_MS = 20_000;
 /** Spans resolved (mapped, validated, serialized) between two turns of the event loop: ~10 ms. */
 const RESOLVE_SLICE = 500;
+
+/**
+ * The live path (DatadogCIPipelineSpanProcessor): spans whose lineage the processor learned at
+ * start, built with this exporter's EventBuilder and handed to its delivery, bypassing the store.
+ * A symbol, not a public method: it is not part of the exporter's API.
+ * @internal
+ */
+export const LIVE = Symbol('datadog-ci-pipeline-exporter.live');
+
+/** @internal */
+export interface LiveItem {
+  span: ReadableSpan;
+  level: Level;
+  /** What the span inherits from its labelled ancestors, as the processor learned at start. */
+  inherited: Lineage;
+  /** A running event (the span has just started) rather than the finished one. */
+  running?: boolean;
+}
+
+/** @internal */
+export interface LivePath {
+  diagnostics: Diagnostics;
+  maxEventAgeMs: number;
+  flushTimeoutMs: number;
+  /** The settings a nested `run` in a child process needs (see propagation.ts); never the API key. */
+  settings: { endpoint?: string; site?: string; env?: string; service?: string; providerName: string };
+  /** What a span's descendants inherit, from its attributes as they are now (EventBuilder.lineageAt). */
+  lineageAt(span: ReadableSpan, level: Level, inherited: Lineage): Lineage;
+  /** The span's ci.level; an unknown value is counted and reported once. */
+  levelOf(span: ReadableSpan): Level | undefined;
+  /** Builds and sends; resolves when every event settled (true: all delivered). Never rejects. */
+  send(items: LiveItem[]): Promise<boolean>;
+}
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -28,6 +63,8 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   private ready: ReadyEvent[] = [];
   private now = 0;
   private shutdownPromise: Promise<void> | undefined;
+  /** The endpoint or site as the user gave them (option or environment), for child processes. */
+  private readonly given: { endpoint?: string; site?: string };
   /** Export callbacks waiting for their events to settle. */
   private readonly waiting = new Set<() => void>();
   /** Set while the endpoint fails (a retry was needed); cleared when Datadog accepts a batch. */
@@ -45,6 +82,9 @@ export class DatadogCIPipelineExporter implements SpanExporter {
 
   constructor(options: DatadogCIPipelineExporterOptions = {}) {
     this.diagnostics = new Diagnostics(options.logger ?? stderrLogger);
+    const endpoint = options.endpoint ?? process.env.DD_CI_PIPELINE_ENDPOINT;
+    const site = options.site ?? process.env.DD_SITE;
+    this.given = endpoint?.trim() ? { endpoint: endpoint.trim() } : site?.trim() ? { site: site.trim() } : {};
     const resolution = resolveOptions(options);
     if (!resolution.ok) {
       this.diagnostics.say(resolution.message);
@@ -212,6 +252,36 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     const c = this.diagnostics.snapshot();
     c.pending = this.store?.pendingCount ?? 0;
     return c;
+  }
+
+  /** @internal The live path, or undefined when this exporter is not configured or shut down. */
+  [LIVE](): LivePath | undefined {
+    const { events, delivery, options } = this;
+    if (!events || !delivery || !options) return undefined;
+    return {
+      diagnostics: this.diagnostics,
+      maxEventAgeMs: options.maxEventAgeMs,
+      flushTimeoutMs: options.flushTimeoutMs,
+      settings: { ...this.given, env: options.env, service: options.service, providerName: options.providerName },
+      lineageAt: (span, level, inherited) => events.lineageAt(span, level, inherited),
+      levelOf: (span) => events.levelOf(span),
+      send: (items) => {
+        if (this.shutdownPromise) {
+          this.diagnostics.drop('shutdown', items.length, 'live-after-shutdown', 'spans that ended after shutdown() were dropped (counted in dropped.shutdown).');
+          return Promise.resolve(false);
+        }
+        const out: ReadyEvent[] = [];
+        const now = Date.now();
+        for (const it of items) {
+          if (it.running) events.buildRunning(it.span, it.level, it.inherited, now, out);
+          else {
+            this.diagnostics.counters.spansReceived++;
+            events.build(it.span, it.level, it.inherited, now, out);
+          }
+        }
+        return out.length > 0 ? delivery.send(out) : Promise.resolve(true);
+      },
+    };
   }
 
   private async doShutdown(): Promise<void> {

@@ -87,6 +87,8 @@ export function resolveOptions(o: DatadogCIPipelineExporterOptions = {}, env: No
   const siteKnown = (DATADOG_SITES as readonly string[]).includes(site);
   let endpoint: string;
   let siteLabel: string;
+  // Nested `run`s find their parent's endpoint here (see propagation.ts).
+  o = o.endpoint === undefined && nonEmpty(env.DD_CI_PIPELINE_ENDPOINT) !== undefined ? { ...o, endpoint: nonEmpty(env.DD_CI_PIPELINE_ENDPOINT) } : o;
   if (o.endpoint !== undefined) {
     let url: URL | undefined;
     try {
