@@ -43,7 +43,7 @@ test('parentFromEnv: a remote parent from TRACEPARENT/TRACESTATE/BAGGAGE; malfor
 });
 
 test('envForChildProcess carries trace context, lineage and settings; parentFromEnv reads them back; stale values are cleared', async (t) => {
-  const exporter = new DatadogCIPipelineExporter({ endpoint: 'http://127.0.0.1:9/api/v2/ci/pipeline', env: 'staging', service: 'builds', providerName: 'jenkins', logger: () => undefined });
+  const exporter = new DatadogCIPipelineExporter({ endpoint: 'http://127.0.0.1:9/api/v2/ci/pipeline', shutdownTimeoutMs: 100, env: 'staging', service: 'builds', providerName: 'jenkins', logger: () => undefined });
   const provider = new BasicTracerProvider({ resource: resourceFromAttributes({}), spanProcessors: [new DatadogCIPipelineSpanProcessor(exporter, { runningEvents: false })] });
   t.after(() => provider.shutdown().catch(() => undefined));
   const tracer = provider.getTracer('t');
