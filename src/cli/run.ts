@@ -11,17 +11,25 @@
 // start-up small (the overhead of `run` around a trivial command is one of the bench's figures).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import { constants } from 'node:os';
+import { constants, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { SpanStatusCode, TraceFlags, trace, type Attributes, type HrTime, type SpanContext } from '@opentelemetry/api';
-import { DatadogCIPipelineExporter } from '../exporter.js';
+import type { Attributes, HrTime, SpanContext } from '@opentelemetry/api';
 import { LEVELS, type Level } from '../mapping/fields.js';
 import type { DatadogCIPipelineExporterOptions } from '../options.js';
 import type { ReadableSpanLike } from '../otel-types.js';
-import { DatadogCIPipelineSpanProcessor } from '../processor.js';
-import { envForChildProcess, parentFromEnv } from '../propagation.js';
+import type { DatadogCIPipelineSpanProcessor } from '../processor.js';
 import { exporterHelp, exporterOptionsFromFlags, exporterParseOptions } from './exporter-options.js';
+
+// Loaded only when telemetry is on: without a key or an endpoint, `run` pays for none of it.
+const loadTelemetry = async () => {
+  const [api, exporter, processor, propagation] = await Promise.all([
+    import('@opentelemetry/api'),
+    import('../exporter.js'),
+    import('../processor.js'),
+    import('../propagation.js'),
+  ]);
+  return { api, exporter, processor, propagation };
+};
 
 const NAME = 'datadog-ci-pipeline-exporter run';
 
@@ -80,7 +88,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     say(`no command given.\n${help()}`);
     return 2;
   }
-  const telemetry = setUp(values, env, command, args);
+  let telemetry: Telemetry | undefined;
+  try {
+    telemetry = await setUp(values, env, command, args);
+  } catch (err) {
+    say(`telemetry could not start (${err instanceof Error ? err.message : String(err)}); running the command without it.`);
+  }
   return runCommand(command, args, env, telemetry);
 }
 
@@ -88,10 +101,16 @@ interface Telemetry {
   span: ReadableSpanLike & { spanContext(): SpanContext };
   processor: DatadogCIPipelineSpanProcessor;
   timeoutMs: number;
+  /** The env entries for the command (envForChildProcess). */
+  childEnv: Record<string, string>;
 }
 
+const SPAN_ERROR = 2; // SpanStatusCode.ERROR
+const SPAN_UNSET = 0; // SpanStatusCode.UNSET
+const SAMPLED = 1; // TraceFlags.SAMPLED
+
 /** The span and the processor, or undefined when telemetry is off (said in one line). */
-function setUp(values: Record<string, unknown>, env: NodeJS.ProcessEnv, command: string, args: string[]): Telemetry | undefined {
+async function setUp(values: Record<string, unknown>, env: NodeJS.ProcessEnv, command: string, args: string[]): Promise<Telemetry | undefined> {
   const flags = exporterOptionsFromFlags(values as Parameters<typeof exporterOptionsFromFlags>[0], env);
   if (!flags.ok) {
     say(`${flags.message}; running the command without telemetry.`);
@@ -107,7 +126,8 @@ function setUp(values: Record<string, unknown>, env: NodeJS.ProcessEnv, command:
     return undefined;
   }
 
-  const parent = parentFromEnv(env);
+  const { api, exporter: { DatadogCIPipelineExporter }, processor: { DatadogCIPipelineSpanProcessor }, propagation } = await loadTelemetry();
+  const parent = propagation.parentFromEnv(env);
   let level: Level = parent.parentLevel === undefined ? 'pipeline' : parent.parentLevel === 'job' || parent.parentLevel === 'step' ? 'step' : 'job';
   const askedLevel = values.level as string | undefined;
   if (askedLevel !== undefined) {
@@ -129,10 +149,10 @@ function setUp(values: Record<string, unknown>, env: NodeJS.ProcessEnv, command:
   attributes['ci.name'] = name;
   if (typeof values.url === 'string') attributes['ci.url'] = values.url;
 
-  const remote = trace.getSpanContext(parent.context);
+  const remote = api.trace.getSpanContext(parent.context);
   const traceId = remote?.traceId ?? randomBytes(16).toString('hex');
   const spanId = randomBytes(8).toString('hex');
-  const sc: SpanContext = { traceId, spanId, traceFlags: remote?.traceFlags ?? TraceFlags.SAMPLED, ...(remote?.traceState ? { traceState: remote.traceState } : {}) };
+  const sc: SpanContext = { traceId, spanId, traceFlags: remote?.traceFlags ?? SAMPLED, ...(remote?.traceState ? { traceState: remote.traceState } : {}) };
   const start = hrNow();
   const span = {
     name,
@@ -140,7 +160,7 @@ function setUp(values: Record<string, unknown>, env: NodeJS.ProcessEnv, command:
     parentSpanContext: remote ? { ...remote, isRemote: true } : undefined,
     startTime: start,
     endTime: [0, 0] as HrTime,
-    status: { code: SpanStatusCode.UNSET } as ReadableSpanLike['status'],
+    status: { code: SPAN_UNSET } as ReadableSpanLike['status'],
     attributes,
     events: [],
     resource: { attributes: { 'service.name': 'datadog-ci-pipeline-exporter', 'host.name': hostname() } },
@@ -149,11 +169,11 @@ function setUp(values: Record<string, unknown>, env: NodeJS.ProcessEnv, command:
   const exporter = new DatadogCIPipelineExporter(options);
   const processor = new DatadogCIPipelineSpanProcessor(exporter);
   processor.onStart(span, parent.context);
-  return { span, processor, timeoutMs: options.shutdownTimeoutMs ?? 30_000 };
+  return { span, processor, timeoutMs: options.shutdownTimeoutMs ?? 30_000, childEnv: propagation.envForChildProcess(span) };
 }
 
 function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv, telemetry: Telemetry | undefined): Promise<number> {
-  const childEnv = telemetry ? { ...env, ...envForChildProcess(telemetry.span) } : env;
+  const childEnv = telemetry ? { ...env, ...telemetry.childEnv } : env;
   return new Promise<number>((resolve) => {
     let child: ReturnType<typeof spawn>;
     const forward = (signal: NodeJS.Signals): void => {
@@ -205,7 +225,7 @@ async function end(telemetry: Telemetry | undefined, code: number, message: stri
   try {
     span.endTime = hrNow();
     if (code !== 0) {
-      span.status = { code: SpanStatusCode.ERROR, message: message ?? `exit code ${code}` };
+      span.status = { code: SPAN_ERROR, message: message ?? `exit code ${code}` } as ReadableSpanLike['status'];
       span.attributes['ci.error.message'] = message ?? `exit code ${code}`;
     }
     processor.onEnd(span);
