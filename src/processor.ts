@@ -14,7 +14,6 @@ import { within } from './delivery/timers.js';
 import { parseLevel } from './events.js';
 import { LIVE, type DatadogCIPipelineExporter, type LiveItem, type LivePath } from './exporter.js';
 import { LEVEL_ATTRIBUTE, type Level } from './mapping/fields.js';
-import { hrTimeToMs } from './mapping/time.js';
 import { EMPTY_LINEAGE, parentOf, type Lineage } from './mapping/transform.js';
 import type { ReadableSpanLike, SpanProcessorLike } from './otel-types.js';
 
@@ -48,7 +47,8 @@ interface Rec {
   lineage: Lineage;
   /** Span ID of the pipeline (or, without one, the local root) whose end releases this record. */
   group: string;
-  startMs: number;
+  /** Epoch ms when it was learned: records are in this order, so the age sweep stops at the first young one. */
+  learnedMs: number;
   ended: boolean;
   /** Some span started under it: a change of its links after start is worth a message. */
   children: boolean;
@@ -172,10 +172,10 @@ export class DatadogCIPipelineSpanProcessor implements SpanProcessorLike<Readabl
   async forceFlush(): Promise<void> {
     const live = this.live;
     if (!live) return;
-    const deadline = Date.now() + live.flushTimeoutMs;
     this.drainQueue(live);
-    await within(Promise.all([...this.inflight]), deadline - Date.now());
-    await this.exporter.forceFlush();
+    // One deadline for both: what this processor sent, then whatever the exporter holds.
+    const all = Promise.all([...this.inflight]).then(() => this.exporter.forceFlush());
+    await within(all, live.flushTimeoutMs);
   }
 
   /** Sends what has ended, then shuts the exporter down (its shutdownTimeoutMs bounds delivery). */
@@ -224,7 +224,7 @@ export class DatadogCIPipelineSpanProcessor implements SpanProcessorLike<Readabl
       inherited,
       lineage,
       group: head ? spanId : parentRec!.group,
-      startMs: hrTimeToMs(span.startTime),
+      learnedMs: now,
       ended: false,
       children: false,
       running: undefined,
@@ -257,11 +257,11 @@ export class DatadogCIPipelineSpanProcessor implements SpanProcessorLike<Readabl
       const oldest = this.recs.entries().next().value as [string, Rec];
       this.forget(live, oldest[0], oldest[1], 'pending_overflow');
     }
-    if (now - this.lastSweep < 60_000) return;
+    if (now - this.lastSweep < Math.min(60_000, live.maxEventAgeMs / 4)) return;
     this.lastSweep = now;
     const limit = now - live.maxEventAgeMs;
     for (const [id, rec] of this.recs) {
-      if (rec.startMs >= limit) break;
+      if (rec.learnedMs >= limit) break;
       this.forget(live, id, rec, 'pending_expired');
     }
   }

@@ -174,6 +174,23 @@ test('what the processor learned is released when the pipeline ends; open spans 
   assert.equal(live.lines.filter((l) => l.includes('maxTrackedSpans')).length, 1);
 });
 
+test('an open span is forgotten after maxEventAgeMs (counted once as pending_expired)', async (t) => {
+  const intake = await startIntake();
+  t.after(() => intake.close());
+  const lines: string[] = [];
+  const exporter = new DatadogCIPipelineExporter({ endpoint: intake.endpoint, logger: (l) => lines.push(l), maxEventAgeMs: 200 });
+  const processor = new DatadogCIPipelineSpanProcessor(exporter, { runningEvents: false });
+  const provider = new BasicTracerProvider({ resource: resourceFromAttributes({}), spanProcessors: [processor] });
+  t.after(() => provider.shutdown());
+  const tracer = provider.getTracer('t');
+  start(tracer, 'never ends', { 'ci.level': 'job', 'ci.url': 'https://ci.example/j' });
+  await new Promise((r) => setTimeout(r, 300));
+  start(tracer, 'young', { 'ci.level': 'pipeline', 'ci.url': 'https://ci.example/p' });
+  assert.equal(exporter.getCounters().dropped.pending_expired, 1);
+  assert.equal((processor as unknown as { recs: Map<string, unknown> }).recs.size, 1);
+  assert.equal(lines.filter((l) => l.includes('older than maxEventAgeMs')).length, 1);
+});
+
 test('maxQueueSize bounds the ended spans waiting to be sent (drops counted)', async (t) => {
   const live = await startLive(t, { maxQueueSize: 2, scheduledDelayMs: 60_000, runningEvents: false });
   const pipeline = start(live.tracer, 'p', { 'ci.level': 'pipeline', 'ci.url': 'https://ci.example/p' });

@@ -175,12 +175,18 @@ async function setUp(values: Record<string, unknown>, env: NodeJS.ProcessEnv, co
 function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv, telemetry: Telemetry | undefined): Promise<number> {
   const childEnv = telemetry ? { ...env, ...telemetry.childEnv } : env;
   return new Promise<number>((resolve) => {
-    let child: ReturnType<typeof spawn>;
+    let child: ReturnType<typeof spawn> | undefined;
+    let pending: NodeJS.Signals | undefined;
+    // Installed before the spawn: a signal that arrives between the spawn and the next line
+    // (a loaded machine can pause this process right there) is held and forwarded, not fatal.
     const forward = (signal: NodeJS.Signals): void => {
-      child.kill(signal);
+      if (child) child.kill(signal);
+      else pending = signal;
     };
     const onInt = (): void => forward('SIGINT');
     const onTerm = (): void => forward('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
     const finish = (code: number, message: string | undefined): void => {
       process.off('SIGINT', onInt);
       process.off('SIGTERM', onTerm);
@@ -193,9 +199,7 @@ function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv, tel
       finish(127, `cannot run the command: ${err instanceof Error ? err.message : String(err)}`);
       return;
     }
-    // While the command runs, these signals are its to handle; this process outlives them.
-    process.on('SIGINT', onInt);
-    process.on('SIGTERM', onTerm);
+    if (pending) child.kill(pending);
     let done = false;
     child.on('error', (err: NodeJS.ErrnoException) => {
       if (done) return;
