@@ -25,7 +25,7 @@ export interface LiveTarget {
 
 export interface LiveResult {
   stepLatency: { steps: number; p50Ms: number; p99Ms: number; maxMs: number };
-  runOverhead: { runs: number; runMedianMs: number; trueMedianMs: number; overheadMs: number } | undefined;
+  runOverhead: { runs: number; runMedianMs: number; trueMedianMs: number; overheadMs: number; nodeMedianMs: number } | undefined;
   notes: string[];
   targets: LiveTarget[];
 }
@@ -110,6 +110,7 @@ async function runOverhead(runs: number, notes: string[]): Promise<LiveResult['r
   const runArgs = [cli, 'run', '--endpoint', intake.endpoint, '--url', 'https://ci.example/bench', '--', 'true'];
   const withRun: number[] = [];
   const alone: number[] = [];
+  const nodeAlone: number[] = [];
   // One warm-up of each (file cache), then interleaved pairs: load drifts, pairs share it.
   await timed(process.execPath, runArgs, env);
   await timed('true', [], env);
@@ -118,13 +119,14 @@ async function runOverhead(runs: number, notes: string[]): Promise<LiveResult['r
     if (r.code !== 0) notes.push(`run overhead: run exited ${r.code}`);
     withRun.push(r.ms);
     alone.push((await timed('true', [], env)).ms);
+    nodeAlone.push((await timed(process.execPath, ['-e', '0'], env)).ms);
   }
   const accepted = intake.acceptedCount();
   await intake.close();
   if (accepted < runs * 2) notes.push(`run overhead: the intake accepted ${accepted} events for ${runs + 1} runs (expected 2 per run)`);
   const runMedianMs = median(withRun);
   const trueMedianMs = median(alone);
-  return { runs, runMedianMs, trueMedianMs, overheadMs: runMedianMs - trueMedianMs };
+  return { runs, runMedianMs, trueMedianMs, overheadMs: runMedianMs - trueMedianMs, nodeMedianMs: median(nodeAlone) };
 }
 
 export async function liveBench(quick: boolean): Promise<LiveResult> {
@@ -139,7 +141,7 @@ export async function liveBench(quick: boolean): Promise<LiveResult> {
     },
     {
       name: 'run overhead around `true` ≤ 150 ms (median)',
-      value: overhead ? `${overhead.overheadMs.toFixed(0)} ms (run ${overhead.runMedianMs.toFixed(0)} ms vs true ${overhead.trueMedianMs.toFixed(0)} ms, ${overhead.runs} runs)` : 'not measured',
+      value: overhead ? `${overhead.overheadMs.toFixed(0)} ms (run ${overhead.runMedianMs.toFixed(0)} ms vs true ${overhead.trueMedianMs.toFixed(0)} ms, ${overhead.runs} runs; \`node -e 0\` alone: ${overhead.nodeMedianMs.toFixed(0)} ms)` : 'not measured',
       pass: overhead ? overhead.overheadMs <= 150 : undefined,
     },
   ];

@@ -240,8 +240,11 @@ async function end(telemetry: Telemetry | undefined, code: number, message: stri
   } catch (err) {
     say(`telemetry error (the command's exit code is kept): ${err instanceof Error ? err.message : String(err)}`);
   }
-  // Whatever is left (a socket the endpoint never closed) must not keep the build waiting.
-  setTimeout(() => process.exit(code), 500).unref();
+  // The span is delivered (or given up on): whatever is left (undici closing its sockets takes a
+  // few hundred ms, an endpoint that never closes one) must not keep the build waiting. stdout
+  // and stderr are synchronous for files, pipes and terminals on Linux and macOS, so nothing
+  // written is lost.
+  setTimeout(() => process.exit(code), 20).unref();
 }
 
 function hrNow(): HrTime {
