@@ -4,6 +4,7 @@
 // bounded, and the processor lives beside a BatchSpanProcessor with a real OTLP exporter.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ROOT_CONTEXT, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
@@ -251,4 +252,21 @@ test('beside a BatchSpanProcessor with the real OTLP/HTTP exporter: both get eve
   const seen = live.intake.events.map((e) => `${res(e).name}:${res(e).status}`);
   assert.deepEqual(seen.slice(0, 2), ['pipeline-otlp:running', 'job-otlp:running']);
   assert.deepEqual(seen.slice(2).sort(), ['job-otlp:success', 'pipeline-otlp:success']);
+});
+
+test("the processor's timers do not keep a process alive (a span queued for 60 s, no shutdown)", async () => {
+  const index = new URL('../src/index.ts', import.meta.url).href;
+  const code = `
+    import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
+    import { DatadogCIPipelineExporter, DatadogCIPipelineSpanProcessor } from '${index}';
+    const exporter = new DatadogCIPipelineExporter({ endpoint: 'http://127.0.0.1:9/api/v2/ci/pipeline', logger: () => {} });
+    const provider = new BasicTracerProvider({ spanProcessors: [new DatadogCIPipelineSpanProcessor(exporter, { scheduledDelayMs: 60000, runningEvents: false })] });
+    provider.getTracer('t').startSpan('p', { attributes: { 'ci.level': 'pipeline', 'ci.url': 'https://ci.example/p' } }).end();
+  `;
+  const t0 = Date.now();
+  await new Promise<void>((resolve, reject) =>
+    execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: new URL('..', import.meta.url).pathname, timeout: 30_000 }, (err) => (err ? reject(err) : resolve())),
+  );
+  // Well below the 60 s the queued span waits for: the process ended on its own.
+  assert.ok(Date.now() - t0 < 30_000);
 });
