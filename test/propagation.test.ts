@@ -81,6 +81,32 @@ test('envForChildProcess carries trace context, lineage and settings; parentFrom
   for (const s of [job, glue, stage, pipeline]) s.end();
 });
 
+test('a job whose parent is in another process passes its explicit stage and pipeline links on to its own children', async (t) => {
+  const exporter = new DatadogCIPipelineExporter({ endpoint: 'http://127.0.0.1:9/api/v2/ci/pipeline', shutdownTimeoutMs: 100, logger: () => undefined });
+  const provider = new BasicTracerProvider({ resource: resourceFromAttributes({}), spanProcessors: [new DatadogCIPipelineSpanProcessor(exporter, { runningEvents: false })] });
+  t.after(() => provider.shutdown().catch(() => undefined));
+  const parent = parentFromEnv({
+    TRACEPARENT: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    DD_CI_PARENT_LEVEL: 'stage',
+    DD_CI_PIPELINE_UNIQUE_ID: 'p-9',
+    DD_CI_PIPELINE_NAME: 'nightly',
+    DD_CI_STAGE_ID: 's-3',
+    DD_CI_STAGE_NAME: 'test',
+  });
+  const job = provider.getTracer('t').startSpan('unit', { attributes: { ...parent.attributes, 'ci.level': 'job', 'ci.id': 'j-1' } }, parent.context);
+  const next = parentFromEnv(envForChildProcess(job));
+  assert.deepEqual(next.attributes, {
+    'ci.pipeline_unique_id': 'p-9',
+    'ci.pipeline_name': 'nightly',
+    'ci.stage_id': 's-3',
+    'ci.stage_name': 'test',
+    'ci.job_id': 'j-1',
+    'ci.job_name': 'unit',
+  });
+  assert.equal(trace.getSpanContext(next.context)?.traceId, '0af7651916cd43dd8448eb211c80319c');
+  job.end();
+});
+
 test('envForChildProcess for a span no processor saw: the trace context alone, said once', () => {
   const provider = new BasicTracerProvider({ resource: resourceFromAttributes({}) });
   const span = provider.getTracer('t').startSpan('unseen', { attributes: { 'ci.level': 'job' } });
