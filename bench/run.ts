@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --rounds N] [-- --only exporter,jenkins,otlp,official,floor]
+// `npm run bench [-- --quick] [-- --rounds N] [-- --only exporter,jenkins,otlp,official,floor,live]
 //                [-- --no-scale | --scale-only] [-- --md] [-- --ab DIR]`
 // --ab DIR adds a row for the exporter of DIR (a copy of src/, e.g. before a change), so that
 // an optimisation is measured against its baseline in the same interleaved rounds.
@@ -15,6 +15,7 @@ import { scale, type ScaleResult } from './scale.js';
 import { exporterMessages, loadExporter, loadExporterFrom, type ExporterFactory } from './exporter.js';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { generateJenkins, jenkinsContender } from './vocab-workload.js';
+import { liveBench, type LiveResult } from './live.js';
 
 interface Args {
   quick: boolean;
@@ -259,6 +260,14 @@ async function main(): Promise<void> {
     for (const n of scaleResult.notes) console.log(`note: ${n}`);
   }
 
+  // The live path (issue 9): step end → intake latency, and `run`'s overhead (bench/live.ts).
+  let liveResult: LiveResult | undefined;
+  if (want('live')) {
+    console.log('\nlive path (DatadogCIPipelineSpanProcessor, run)');
+    liveResult = await liveBench(args.quick);
+    for (const n of liveResult.notes) console.log(`note: ${n}`);
+  }
+
   const targets: Target[] = [];
   const ratioTarget = (key: string, label: string, min: number): void => {
     const other = by(key);
@@ -306,6 +315,7 @@ async function main(): Promise<void> {
     const stall = Math.max(...scaleResult.rows.map((r) => r.maxStallMs));
     targets.push({ name: 'no event-loop stall > 50 ms (scale)', value: `${fmt(stall, 1)} ms`, pass: stall <= 50 });
   }
+  if (liveResult) targets.push(...liveResult.targets);
   if (targets.length > 0) {
     console.log('\nTargets');
     for (const t of targets) {
@@ -328,7 +338,7 @@ async function main(): Promise<void> {
   const load1 = loadavg()[0] as number;
   console.log(`\ntotal ${fmt(totalS, 1)} s; load average (1 min) at the end: ${load1.toFixed(2)}`);
 
-  const result = { date: new Date().toISOString(), machine: machine(), load: [load0, load1], floorOverOtlp: ceiling, args: { ...args, only: args.only && [...args.only] }, workload: workloadNote, summaries, scale: scaleResult, targets, totalS };
+  const result = { date: new Date().toISOString(), machine: machine(), load: [load0, load1], floorOverOtlp: ceiling, args: { ...args, only: args.only && [...args.only] }, workload: workloadNote, summaries, scale: scaleResult, live: liveResult, targets, totalS };
   mkdirSync(new URL('../.bench-out/', import.meta.url), { recursive: true });
   writeFileSync(new URL('../.bench-out/bench-results.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
   if (args.md) console.log(`\n${markdown(result.date, summaries, scaleResult, targets, workloadNote, ceiling)}`);

@@ -8,7 +8,7 @@ import { quote, type Diagnostics } from './diagnostics.js';
 import { VOCAB, type EvictReason, type StoreLevel } from './hierarchy/pending-store.js';
 import { readCiAttributes, type CiAttributes } from './mapping/attributes.js';
 import { LEVEL_ATTRIBUTE, LEVELS, type Level } from './mapping/fields.js';
-import { mapSpanParts, type Defaults, type Lineage, type SpanData } from './mapping/transform.js';
+import { mapSpanParts, parentOf, type Defaults, type Lineage, type SpanData } from './mapping/transform.js';
 import type { ResolvedOptions } from './options.js';
 import { eventJson } from './serialization/event-json.js';
 import { validateEvent } from './validation/validate.js';
@@ -56,9 +56,9 @@ export class EventBuilder {
   levelOf(span: ReadableSpan): StoreLevel | undefined {
     const raw = span.attributes[LEVEL_ATTRIBUTE];
     if (raw === undefined) return this.vocab?.recognise(span) ? VOCAB : undefined;
-    if (raw === 'step' || raw === 'job' || raw === 'stage' || raw === 'pipeline') return raw;
+    const level = parseLevel(raw);
+    if (level) return level;
     const value = String(raw).trim().toLowerCase();
-    if ((LEVELS as readonly string[]).includes(value)) return value as Level;
     this.diagnostics.counters.dropped.unknown_level++;
     this.diagnostics.once(
       `unknown-level:${value.slice(0, 64)}`,
@@ -135,6 +135,37 @@ export class EventBuilder {
       'cycle',
       `${describe(span, level === VOCAB ? undefined : level)} is its own ancestor: its parent span IDs form a loop, so no pipeline can be found above it; the spans in the loop are sent without one (dropped as orphaned unless they carry ci.pipeline_unique_id and ci.pipeline_name). Check the parent IDs the code that builds these spans sets.`,
     );
+  }
+
+  /**
+   * What a span's descendants inherit, from its attributes as they are now (the span processor
+   * calls it at onStart): the same mapping build() runs at the end, so the IDs and names agree.
+   * Problems are not reported here; build() reports them once the span has ended.
+   */
+  lineageAt(span: SpanData, level: Level, inherited: Lineage): Lineage {
+    const resource = this.resourceInfo(span.resource);
+    const attrs = readCiAttributes(span.attributes, () => {});
+    return mapSpanParts(span, level, attrs, resource.attrs, inherited, resource.defaults).lineage;
+  }
+
+  /**
+   * A running event for a pipeline or job that has just started: the span as it is now, with
+   * `ci.status` running (mapSpanParts then leaves `end` out), so its IDs, name, url and start are
+   * those of the finished event that replaces it.
+   */
+  buildRunning(span: SpanData, level: Level, inherited: Lineage, now: number, out: ReadyEvent[]): void {
+    const running: SpanData = {
+      name: span.name,
+      spanContext: () => span.spanContext(),
+      parentSpanContext: parentOf(span),
+      startTime: span.startTime,
+      endTime: span.startTime,
+      status: { code: SpanStatusCode.UNSET },
+      attributes: { ...span.attributes, [STATUS_ATTRIBUTE]: 'running' },
+      events: [],
+      resource: span.resource,
+    };
+    this.build(running, level, inherited, now, out);
   }
 
   /** The store's evict callback: a held span leaves without an event. */
@@ -246,6 +277,17 @@ const attributeKind = (key: string): string => (key.startsWith('ci.parameters.')
 const idText = (id: string): string => (id.length <= 64 && /^[0-9a-fA-F]+$/.test(id) ? id : quote(id, 64));
 
 /** An error for a message: its stack, clipped and escaped (a message can be user data). */
+
+/** A `ci.level` value as a level (case and spaces forgiven), or undefined. */
+export function parseLevel(raw: unknown): Level | undefined {
+  if (raw === 'step' || raw === 'job' || raw === 'stage' || raw === 'pipeline') return raw;
+  if (raw === undefined || raw === null) return undefined;
+  const value = String(raw).trim().toLowerCase();
+  return (LEVELS as readonly string[]).includes(value) ? (value as Level) : undefined;
+}
+
+const STATUS_ATTRIBUTE = 'ci.status';
+
 export function errorText(err: unknown): string {
   let text: unknown = err;
   try {

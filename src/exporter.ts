@@ -8,7 +8,10 @@ import { within } from './delivery/timers.js';
 import type { Delivery, ReadyEvent } from './delivery/types.js';
 import { Diagnostics, MAX_LINE, stderrLogger, type Counters } from './diagnostics.js';
 import { errorText, EventBuilder, internalKind } from './events.js';
-import { PendingStore, type StoreLevel } from './hierarchy/pending-store.js';
+import type { Level } from './mapping/fields.js';
+import type { Lineage } from './mapping/transform.js';
+import { PendingStore, VOCAB, type StoreLevel } from './hierarchy/pending-store.js';
+import { LEVEL_ATTRIBUTE } from './mapping/fields.js';
 import { resolveOptions, type DatadogCIPipelineExporterOptions, type ResolvedOptions } from './options.js';
 import { admitSpan, refuse } from './span-shape.js';
 
@@ -16,6 +19,46 @@ import { admitSpan, refuse } from './span-shape.js';
 const EXPORT_CALLBACK_MS = 20_000;
 /** Spans resolved (mapped, validated, serialized) between two turns of the event loop: ~10 ms. */
 const RESOLVE_SLICE = 500;
+
+/**
+ * The live path (DatadogCIPipelineSpanProcessor): spans whose lineage the processor learned at
+ * start, built with this exporter's EventBuilder and handed to its delivery, bypassing the store.
+ * A symbol, not a public method: it is not part of the exporter's API.
+ * @internal
+ */
+export const LIVE = Symbol('datadog-ci-pipeline-exporter.live');
+
+/** @internal */
+export interface LiveItem {
+  span: ReadableSpan;
+  level: Level;
+  /** What the span inherits from its labelled ancestors, as the processor learned at start. */
+  inherited: Lineage;
+  /** A running event (the span has just started) rather than the finished one. */
+  running?: boolean;
+}
+
+/** @internal */
+export interface LivePath {
+  diagnostics: Diagnostics;
+  maxEventAgeMs: number;
+  flushTimeoutMs: number;
+  /** The settings a nested `run` in a child process needs (see propagation.ts); never the API key. */
+  settings: { endpoint?: string; site?: string; env?: string; service?: string; providerName: string };
+  /** What a span's descendants inherit, from its attributes as they are now (EventBuilder.lineageAt). */
+  lineageAt(span: ReadableSpan, level: Level, inherited: Lineage): Lineage;
+  /** The span's ci.level; an unknown value is counted and reported once. */
+  levelOf(span: ReadableSpan): Level | undefined;
+  /** A span without ci.level that one of the enabled vocabularies would turn into an event. */
+  recognise(span: ReadableSpan): boolean;
+  /**
+   * Files spans through the exporter's own path (the hierarchy store), for traces whose levels a
+   * vocabulary decides from their ancestors; resolves when export() calls back.
+   */
+  file(spans: ReadableSpan[]): Promise<void>;
+  /** Builds and sends; resolves when every event settled (true: all delivered). Never rejects. */
+  send(items: LiveItem[]): Promise<boolean>;
+}
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -256,6 +299,41 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     // labelled span received (README, "Reading the counters").
     c.pending = this.store?.pendingLabelledCount ?? 0;
     return c;
+  }
+
+  /** @internal The live path, or undefined when this exporter is not configured or shut down. */
+  [LIVE](): LivePath | undefined {
+    const { events, delivery, options } = this;
+    if (!events || !delivery || !options) return undefined;
+    return {
+      diagnostics: this.diagnostics,
+      maxEventAgeMs: options.maxEventAgeMs,
+      flushTimeoutMs: options.flushTimeoutMs,
+      settings: { ...options.given, env: options.env, service: options.service, providerName: options.providerName },
+      lineageAt: (span, level, inherited) => events.lineageAt(span, level, inherited),
+      levelOf: (span) => {
+        const level = events.levelOf(span);
+        return level === VOCAB ? undefined : level;
+      },
+      recognise: (span) => span.attributes[LEVEL_ATTRIBUTE] === undefined && events.levelOf(span) === VOCAB,
+      file: (spans) => new Promise<void>((resolve) => this.export(spans, () => resolve())),
+      send: (items) => {
+        if (this.shutdownPromise) {
+          this.diagnostics.drop('shutdown', items.length, 'live-after-shutdown', 'spans that ended after shutdown() were dropped (counted in dropped.shutdown).');
+          return Promise.resolve(false);
+        }
+        const out: ReadyEvent[] = [];
+        const now = Date.now();
+        for (const it of items) {
+          if (it.running) events.buildRunning(it.span, it.level, it.inherited, now, out);
+          else {
+            this.diagnostics.counters.spansReceived++;
+            events.build(it.span, it.level, it.inherited, now, out);
+          }
+        }
+        return out.length > 0 ? delivery.send(out) : Promise.resolve(true);
+      },
+    };
   }
 
   private async doShutdown(): Promise<void> {

@@ -91,6 +91,8 @@ export interface ResolvedOptions {
   maxEventAgeMs: number;
   flushTimeoutMs: number;
   shutdownTimeoutMs: number;
+  /** The endpoint or site as the user gave them (option or environment), for child processes (propagation.ts). */
+  given: { endpoint?: string; site?: string };
   /** CI detection and secret scrubbing. */
   detectEnvironment: boolean;
   redactParameter: ParameterRedactor | undefined;
@@ -378,20 +380,24 @@ function resolve(input: DatadogCIPipelineExporterOptions | null | undefined, env
   const siteKnown = (DATADOG_SITES as readonly string[]).includes(site);
   let endpoint: string;
   let siteLabel: string;
-  if (o.endpoint !== undefined) {
+  // The endpoint option falls back to DD_CI_PIPELINE_ENDPOINT: nested `run`s find their parent's
+  // endpoint there (see propagation.ts).
+  const endpointGiven = o.endpoint ?? nonEmpty(env.DD_CI_PIPELINE_ENDPOINT);
+  if (endpointGiven !== undefined) {
     let url: URL | undefined;
     try {
-      url = new URL(o.endpoint);
+      url = new URL(endpointGiven);
     } catch {
       url = undefined;
     }
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-      problems.push(`option endpoint must be an http(s) URL such as https://proxy.example/api/v2/ci/pipeline, got ${quoted(o.endpoint)}`);
+      const from = o.endpoint !== undefined ? 'option endpoint' : 'DD_CI_PIPELINE_ENDPOINT';
+      problems.push(`${from} must be an http(s) URL such as https://proxy.example/api/v2/ci/pipeline, got ${quoted(endpointGiven)}`);
       endpoint = '';
     } else {
       endpoint = url.href;
     }
-    siteLabel = url?.host ?? o.endpoint;
+    siteLabel = url?.host ?? endpointGiven;
   } else {
     if (!siteKnown) {
       const from = o.site !== undefined ? 'option site' : 'DD_SITE';
@@ -402,7 +408,7 @@ function resolve(input: DatadogCIPipelineExporterOptions | null | undefined, env
   }
 
   const apiKey = o.apiKey ?? nonEmpty(env.DD_API_KEY);
-  if (apiKey === undefined && o.endpoint === undefined) {
+  if (apiKey === undefined && endpointGiven === undefined) {
     problems.push(`no Datadog API key: set the DD_API_KEY environment variable or pass { apiKey } (site ${quoted(siteLabel)})`);
   }
   const logger = o.logger;
@@ -452,6 +458,7 @@ function resolve(input: DatadogCIPipelineExporterOptions | null | undefined, env
       maxEventAgeMs,
       flushTimeoutMs: o.flushTimeoutMs ?? 30_000,
       shutdownTimeoutMs: o.shutdownTimeoutMs ?? 30_000,
+      given: endpointGiven !== undefined ? { endpoint: endpoint } : o.site !== undefined || nonEmpty(env.DD_SITE) !== undefined ? { site } : {},
       detectEnvironment: o.detectEnvironment ?? true,
       redactParameter: redactor(o.redactParameters),
       vocabularies: o.vocabularies ?? VOCABULARY_NAMES,

@@ -40,6 +40,9 @@ export const EXPORTER_FLAGS: readonly FlagSpec[] = [
   { flag: 'spool-dir', kind: 'string', option: 'spoolDir', help: 'directory for undeliverable events, sent by the next run' },
   { flag: 'proxy', kind: 'string', option: 'proxy', help: 'HTTP proxy URL (default HTTPS_PROXY/HTTP_PROXY/NO_PROXY)' },
   { flag: 'no-proxy', kind: 'boolean', help: 'connect directly, whatever the proxy variables say' },
+  { flag: 'no-detect', kind: 'boolean', help: 'do not detect CI and git values from the environment (detectEnvironment: false)' },
+  { flag: 'redact-parameters', kind: 'string', help: 'parameter key substrings sent as [redacted], comma-separated (default TOKEN,SECRET,PASSWORD,PASSWD,KEY,CREDENTIAL,AUTH; none: no redaction)' },
+  { flag: 'vocabularies', kind: 'string', help: "other tools' span vocabularies read: all (default), none, or a comma list of github-receiver,gitlab-receiver,jenkins,github-actions,cicd,datadog" },
 ];
 
 /** The `options` part of a `parseArgs` config for EXPORTER_FLAGS (every value a string or a boolean). */
@@ -77,6 +80,16 @@ export function exporterOptionsFromFlags(values: Record<string, string | boolean
     else ((options[a] ??= {}) as Record<string, unknown>)[b] = v;
   }
   if (values['no-proxy'] === true) options.proxy = false;
+  if (values['no-detect'] === true) options.detectEnvironment = false;
+  const list = (v: unknown): string[] | undefined =>
+    typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s !== '') : undefined;
+  const redact = values['redact-parameters'];
+  if (typeof redact === 'string') options.redactParameters = /^(none|false)$/i.test(redact.trim()) ? false : list(redact);
+  const vocab = values.vocabularies;
+  if (typeof vocab === 'string') {
+    const v = vocab.trim().toLowerCase();
+    options.vocabularies = v === 'all' || v === 'true' ? true : v === 'none' || v === 'false' ? false : list(vocab);
+  }
   if (options.endpoint === undefined && env.DD_CI_PIPELINE_ENDPOINT !== undefined && env.DD_CI_PIPELINE_ENDPOINT.trim() !== '') {
     options.endpoint = env.DD_CI_PIPELINE_ENDPOINT.trim();
   }

@@ -1,5 +1,258 @@
-// `datadog-ci-pipeline-exporter run`: not built yet (see the issues).
-export async function main(_argv: string[]): Promise<number> {
-  process.stderr.write('datadog-ci-pipeline-exporter run: not available in this version\n');
-  return 2;
+// `datadog-ci-pipeline-exporter run [flags] -- <command> [args...]`: runs a command inside one CI
+// span and sends it. The span goes through DatadogCIPipelineSpanProcessor (a pipeline or job is
+// visible as running at once) and its lineage reaches the command's env (envForChildProcess), so
+// a `run` inside the command, at any depth, through shells and scripts, lands under this one.
+//
+// The build comes first: stdio is inherited untouched, SIGINT/SIGTERM are forwarded, the exit
+// code is the command's, and telemetry problems (no key, endpoint down, bad flag) cost one line
+// on stderr and at most shutdownTimeoutMs, never the build.
+//
+// One span needs no SDK: it is a plain object shaped like a ReadableSpan, which keeps the bin's
+// start-up small (the overhead of `run` around a trivial command is one of the bench's figures).
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { constants, hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { Attributes, HrTime, SpanContext } from '@opentelemetry/api';
+import { LEVELS, type Level } from '../mapping/fields.js';
+import type { DatadogCIPipelineExporterOptions } from '../options.js';
+import type { ReadableSpanLike } from '../otel-types.js';
+import type { DatadogCIPipelineSpanProcessor } from '../processor.js';
+import { exporterHelp, exporterOptionsFromFlags, exporterParseOptions } from './exporter-options.js';
+
+// Loaded only when telemetry is on: without a key or an endpoint, `run` pays for none of it.
+const loadTelemetry = async () => {
+  const [api, exporter, processor, propagation] = await Promise.all([
+    import('@opentelemetry/api'),
+    import('../exporter.js'),
+    import('../processor.js'),
+    import('../propagation.js'),
+  ]);
+  return { api, exporter, processor, propagation };
+};
+
+const NAME = 'datadog-ci-pipeline-exporter run';
+
+const RUN_FLAGS = {
+  level: { type: 'string' },
+  name: { type: 'string' },
+  url: { type: 'string' },
+  attr: { type: 'string', multiple: true },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export function help(): string {
+  return [
+    `usage: ${NAME} [flags] -- <command> [args...]`,
+    ``,
+    `Runs the command inside a CI span (a pipeline, stage, job or step event) and sends it to Datadog.`,
+    `stdio is inherited, SIGINT/SIGTERM are forwarded, and the exit code is the command's (signal n → 128+n,`,
+    `not found → 127). Nested runs (in the command, its scripts, their children) land under this span.`,
+    ``,
+    `span flags:`,
+    `  --level <pipeline|stage|job|step>  default: pipeline with no parent run; job under a pipeline or stage; step under a job or step`,
+    `  --name <value>                     default: the command line`,
+    `  --url <value>                      ci.url: the link to this build or job in your CI (required by Datadog for pipelines and jobs)`,
+    `  --attr <ci.key=value>              any ci.* attribute, e.g. --attr ci.git.branch=main (repeatable)`,
+    `  -h, --help                         print this help`,
+    ``,
+    `exporter flags (the API key comes from DD_API_KEY or --api-key-file, never a flag value):`,
+    exporterHelp(),
+    `  (env DD_CI_PIPELINE_SERVICE and DD_CI_PIPELINE_PROVIDER_NAME stand for --service and --provider-name)`,
+    ``,
+    `Without an API key or an endpoint, the command runs without telemetry (one line on stderr).`,
+  ].join('\n');
+}
+
+const say = (line: string): void => {
+  process.stderr.write(`[${NAME}] ${line}\n`);
+};
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof RUN_FLAGS & ReturnType<typeof exporterParseOptions>; allowPositionals: true; strict: true }>>;
+  try {
+    parsed = parseArgs({ args: argv, options: { ...exporterParseOptions(), ...RUN_FLAGS }, allowPositionals: true, strict: true });
+  } catch (err) {
+    say(`${err instanceof Error ? err.message : String(err)}. Put the command after --, e.g. run --level job -- make -j4`);
+    return 2;
+  }
+  const values = parsed.values as Record<string, string | boolean | Array<string | boolean> | undefined>;
+  if (values.help === true) {
+    process.stdout.write(`${help()}\n`);
+    return 0;
+  }
+  const [command, ...args] = parsed.positionals;
+  if (command === undefined) {
+    say(`no command given.\n${help()}`);
+    return 2;
+  }
+  let telemetry: Telemetry | undefined;
+  try {
+    telemetry = await setUp(values, env, command, args);
+  } catch (err) {
+    say(`telemetry could not start (${err instanceof Error ? err.message : String(err)}); running the command without it.`);
+  }
+  return runCommand(command, args, env, telemetry);
+}
+
+interface Telemetry {
+  span: ReadableSpanLike & { spanContext(): SpanContext };
+  processor: DatadogCIPipelineSpanProcessor;
+  timeoutMs: number;
+  /** The env entries for the command (envForChildProcess). */
+  childEnv: Record<string, string>;
+}
+
+const SPAN_ERROR = 2; // SpanStatusCode.ERROR
+const SPAN_UNSET = 0; // SpanStatusCode.UNSET
+const SAMPLED = 1; // TraceFlags.SAMPLED
+
+/** The span and the processor, or undefined when telemetry is off (said in one line). */
+async function setUp(values: Record<string, unknown>, env: NodeJS.ProcessEnv, command: string, args: string[]): Promise<Telemetry | undefined> {
+  const flags = exporterOptionsFromFlags(values as Parameters<typeof exporterOptionsFromFlags>[0], env);
+  if (!flags.ok) {
+    say(`${flags.message}; running the command without telemetry.`);
+    return undefined;
+  }
+  const options: DatadogCIPipelineExporterOptions = { ...flags.options };
+  options.service ??= nonEmpty(env.DD_CI_PIPELINE_SERVICE);
+  options.providerName ??= nonEmpty(env.DD_CI_PIPELINE_PROVIDER_NAME);
+  if (options.apiKey === undefined && nonEmpty(env.DD_API_KEY) === undefined && options.endpoint === undefined) {
+    say('no Datadog API key (DD_API_KEY or --api-key-file) and no --endpoint: running the command without telemetry.');
+    return undefined;
+  }
+
+  const { api, exporter: { DatadogCIPipelineExporter }, processor: { DatadogCIPipelineSpanProcessor }, propagation } = await loadTelemetry();
+  const parent = propagation.parentFromEnv(env);
+  let level: Level = parent.parentLevel === undefined ? 'pipeline' : parent.parentLevel === 'job' || parent.parentLevel === 'step' ? 'step' : 'job';
+  const askedLevel = values.level as string | undefined;
+  if (askedLevel !== undefined) {
+    const l = askedLevel.trim().toLowerCase();
+    if ((LEVELS as readonly string[]).includes(l)) level = l as Level;
+    else say(`--level ${JSON.stringify(askedLevel).slice(0, 60)} is not one of ${LEVELS.join(', ')}; using ${level}.`);
+  }
+  const attributes: Attributes = { ...parent.attributes };
+  for (const a of (values.attr as string[] | undefined) ?? []) {
+    const eq = a.indexOf('=');
+    if (eq <= 0) {
+      say(`--attr ${JSON.stringify(a).slice(0, 80)} is not key=value (e.g. ci.git.branch=main); ignored.`);
+      continue;
+    }
+    attributes[a.slice(0, eq).trim()] = a.slice(eq + 1);
+  }
+  attributes['ci.level'] = level;
+  const name = (values.name as string | undefined) ?? commandLine(command, args);
+  attributes['ci.name'] = name;
+  if (typeof values.url === 'string') attributes['ci.url'] = values.url;
+
+  const remote = api.trace.getSpanContext(parent.context);
+  const traceId = remote?.traceId ?? randomBytes(16).toString('hex');
+  const spanId = randomBytes(8).toString('hex');
+  const sc: SpanContext = { traceId, spanId, traceFlags: remote?.traceFlags ?? SAMPLED, ...(remote?.traceState ? { traceState: remote.traceState } : {}) };
+  const start = hrNow();
+  const span = {
+    name,
+    spanContext: () => sc,
+    parentSpanContext: remote ? { ...remote, isRemote: true } : undefined,
+    startTime: start,
+    endTime: [0, 0] as HrTime,
+    status: { code: SPAN_UNSET } as ReadableSpanLike['status'],
+    attributes,
+    events: [],
+    resource: { attributes: { 'service.name': 'datadog-ci-pipeline-exporter', 'host.name': hostname() } },
+  } satisfies ReadableSpanLike & { spanContext(): SpanContext };
+
+  const exporter = new DatadogCIPipelineExporter(options);
+  const processor = new DatadogCIPipelineSpanProcessor(exporter);
+  processor.onStart(span, parent.context);
+  return { span, processor, timeoutMs: options.shutdownTimeoutMs ?? 30_000, childEnv: propagation.envForChildProcess(span) };
+}
+
+function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv, telemetry: Telemetry | undefined): Promise<number> {
+  const childEnv = telemetry ? { ...env, ...telemetry.childEnv } : env;
+  return new Promise<number>((resolve) => {
+    let child: ReturnType<typeof spawn> | undefined;
+    let pending: NodeJS.Signals | undefined;
+    // Installed before the spawn: a signal that arrives between the spawn and the next line
+    // (a loaded machine can pause this process right there) is held and forwarded, not fatal.
+    const forward = (signal: NodeJS.Signals): void => {
+      if (child) child.kill(signal);
+      else pending = signal;
+    };
+    const onInt = (): void => forward('SIGINT');
+    const onTerm = (): void => forward('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+    const finish = (code: number, message: string | undefined): void => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      void end(telemetry, code, message).then(() => resolve(code));
+    };
+    try {
+      child = spawn(command, args, { stdio: 'inherit', env: childEnv });
+    } catch (err) {
+      say(`cannot run ${JSON.stringify(command).slice(0, 200)}: ${err instanceof Error ? err.message : String(err)}`);
+      finish(127, `cannot run the command: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    if (pending) child.kill(pending);
+    let done = false;
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      if (done) return;
+      done = true;
+      const code = err.code === 'ENOENT' ? 127 : err.code === 'EACCES' ? 126 : 127;
+      const what = err.code === 'ENOENT' ? 'command not found' : err.code === 'EACCES' ? 'permission denied' : `cannot run it (${err.code ?? err.message})`;
+      say(`${what}: ${JSON.stringify(command).slice(0, 200)}`);
+      finish(code, `${what}: ${command}`);
+    });
+    child.on('exit', (code, signal) => {
+      if (done) return;
+      done = true;
+      if (signal) {
+        const n = constants.signals[signal] ?? 0;
+        finish(128 + n, `killed by ${signal} (exit code ${128 + n})`);
+      } else {
+        finish(code ?? 0, code ? `exit code ${code}` : undefined);
+      }
+    });
+  });
+}
+
+/** Ends the span and delivers it within shutdownTimeoutMs; nothing here can fail the build. */
+async function end(telemetry: Telemetry | undefined, code: number, message: string | undefined): Promise<void> {
+  if (!telemetry) return;
+  const { span, processor, timeoutMs } = telemetry;
+  try {
+    span.endTime = hrNow();
+    if (code !== 0) {
+      span.status = { code: SPAN_ERROR, message: message ?? `exit code ${code}` } as ReadableSpanLike['status'];
+      span.attributes['ci.error.message'] = message ?? `exit code ${code}`;
+    }
+    processor.onEnd(span);
+    // The exporter's own deadline bounds this; the timer is a second fence for the build's sake.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([processor.shutdown(), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs + 1000)))]);
+    clearTimeout(timer);
+  } catch (err) {
+    say(`telemetry error (the command's exit code is kept): ${err instanceof Error ? err.message : String(err)}`);
+  }
+  // The span is delivered (or given up on): whatever is left (undici closing its sockets takes a
+  // few hundred ms, an endpoint that never closes one) must not keep the build waiting. stdout
+  // and stderr are synchronous for files, pipes and terminals on Linux and macOS, so nothing
+  // written is lost.
+  setTimeout(() => process.exit(code), 20).unref();
+}
+
+function hrNow(): HrTime {
+  const ms = performance.timeOrigin + performance.now();
+  return [Math.floor(ms / 1000), Math.floor((ms % 1000) * 1e6)];
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+/** The command as one would type it: arguments quoted for a POSIX shell where needed. */
+function commandLine(command: string, args: string[]): string {
+  return [command, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }

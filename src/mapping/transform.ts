@@ -228,6 +228,13 @@ export function mapSpanParts(
   if (!lineage.pipeline && typeof r.pipeline_unique_id === 'string' && typeof r.pipeline_name === 'string') {
     lineage.pipeline = { unique_id: r.pipeline_unique_id, name: r.pipeline_name };
   }
+  // Likewise its explicit stage and job links (a job or step started in a child process).
+  if (!lineage.stage && level !== 'pipeline' && level !== 'stage' && typeof r.stage_id === 'string' && typeof r.stage_name === 'string') {
+    lineage.stage = { id: r.stage_id, name: r.stage_name };
+  }
+  if (!lineage.job && level === 'step' && typeof r.job_id === 'string' && typeof r.job_name === 'string') {
+    lineage.job = { id: r.job_id, name: r.job_name };
+  }
 
   return { resource: r as Resource, shared, envelope, lineage, timeMs: endMs, startMs };
 }
