@@ -123,10 +123,12 @@ export class Receiver {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
-    this.server.on('clientError', (_err, socket: Socket) => {
-      // Malformed HTTP or a timeout (Node answers 400/408/431 itself where it still can).
-      this.count(400);
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      // Malformed HTTP, or headers/request not received in time (a slow client).
+      const code = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const reason = code === 408 ? 'Request Timeout' : code === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+      this.count(code);
+      if (socket.writable) socket.end(`HTTP/1.1 ${code} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       else socket.destroy();
     });
   }

@@ -149,7 +149,15 @@ export function post(url: string, body: Buffer | string, headers: Record<string,
   return new Promise((resolve, reject) => {
     const u = new URL(path, url);
     const req = request(
-      { host: u.hostname, port: u.port, path: u.pathname, method, headers: { 'Content-Length': String(Buffer.byteLength(body)), ...headers }, agent: false },
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method,
+        // A chunked upload has no Content-Length.
+        headers: headers['Transfer-Encoding'] ? headers : { 'Content-Length': String(Buffer.byteLength(body)), ...headers },
+        agent: false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
