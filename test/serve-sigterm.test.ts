@@ -2,35 +2,9 @@
 // OTLP exporter, and on SIGTERM stops accepting, delivers everything it received, exits 0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { startIntake } from '../testkit/intake.js';
 import { assertAllValid, endInterleaved, openTree } from './support/trace-helpers.js';
-import { assertPipelineArrived, otlpExporter, otlpProvider, pipelineSpec, spanCount } from './support/otlp-serve.js';
-
-const BIN = fileURLToPath(new URL('../src/cli/bin.ts', import.meta.url));
-
-function startBin(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', BIN, 'serve', ...args], {
-    env: { ...process.env, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const listening = new Promise<string>((resolve, reject) => {
-    const onData = (): void => {
-      const m = /listening on (http:\/\/\S+)\n/.exec(stdout);
-      if (m) resolve(m[1]!);
-    };
-    child.stdout.on('data', onData);
-    void exited.then((code) => reject(new Error(`serve exited ${code} before listening: ${stderr}`)));
-  });
-  listening.catch(() => undefined);
-  return { child, listening, exited, out: () => stdout, err: () => stderr };
-}
+import { assertPipelineArrived, otlpExporter, otlpProvider, pipelineSpec, spanCount, startBin } from './support/otlp-serve.js';
 
 test('serve (bin): SIGTERM with spans in flight loses nothing and exits 0 within shutdownTimeoutMs', async (t) => {
   // Every delivery takes 300 ms: at SIGTERM, events are still queued or in flight.

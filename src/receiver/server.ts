@@ -28,7 +28,7 @@ export interface ReceiverOptions {
   token?: string | undefined;
   /** Body limit, on the wire and after decompression (default 20 MiB). */
   maxBodyBytes?: number;
-  /** Messages / JSON containers one request may decode into (default 1,000,000). */
+  /** Messages / JSON containers one request may decode into (default 500,000). */
   maxElements?: number;
   /** Time to receive a request's headers (default 10 s). */
   headersTimeoutMs?: number;

@@ -3,7 +3,9 @@
 // HTTP for what real exporters never send; pipelines as SpanSpec trees and a check that each
 // arrived whole, once, and linked.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { request } from 'node:http';
+import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TestContext } from 'node:test';
@@ -195,3 +197,30 @@ export async function captureBodies(kind: ClientKind, gzip: boolean, spec: (i: n
   await new Promise<void>((r) => server.close(() => r()));
   return got;
 }
+
+const BIN = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
+
+/** The bin (from source, through tsx) as a child process: `serve` + args. */
+
+export function startBin(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ['--import', 'tsx', BIN, 'serve', ...args], {
+    env: { ...process.env, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const listening = new Promise<string>((resolve, reject) => {
+    const onData = (): void => {
+      const m = /listening on (http:\/\/\S+)\n/.exec(stdout);
+      if (m) resolve(m[1]!);
+    };
+    child.stdout.on('data', onData);
+    void exited.then((code) => reject(new Error(`serve exited ${code} before listening: ${stderr}`)));
+  });
+  listening.catch(() => undefined);
+  return { child, listening, exited, out: () => stdout, err: () => stderr };
+}
+
