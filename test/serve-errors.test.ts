@@ -3,8 +3,8 @@
 // after each).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
-import { gzipSync } from 'node:zlib';
+import { connect, type Socket } from 'node:net';
+import { deflateSync, gzipSync } from 'node:zlib';
 import { otlpTypes } from '../src/receiver/proto.js';
 import { Receiver } from '../src/receiver/server.js';
 import { captureBodies, get, pipelineSpec, post, startServe, type Answer, type Serve } from './support/otlp-serve.js';
@@ -32,8 +32,9 @@ test('serve: malformed, truncated, oversized, bomb, wrong types: each its answer
   const [real] = await captureBodies('proto', false, (i) => pipelineSpec(`p${i}`, 2, 2, 3), 1);
   assert.ok(real && real.body.length > 40);
 
-  // The real body is accepted.
+  // The real body is accepted, plain and deflated.
   assert.equal((await post(serve.url, real.body, PROTO)).status, 200);
+  assert.equal((await post(serve.url, deflateSync(real.body), { ...PROTO, 'Content-Encoding': 'deflate' })).status, 200);
   await healthy(serve);
 
   // Garbage protobuf: a length running past the end.
@@ -176,4 +177,25 @@ test('serve: 429 with Retry-After while the exporter is behind, then serves agai
   assert.equal(jsonStatus(a).code, 8);
   callbacks.shift()!();
   assert.equal((await post(url, body, JSON_CT)).status, 200);
+});
+
+test('serve: connections beyond the cap are refused; the service keeps serving', async (t) => {
+  const serve = await startServe(t, { receiver: { maxConnections: 2 } });
+  const port = Number(new URL(serve.url).port);
+  const open = (): Promise<{ socket: Socket; closed: Promise<void> }> =>
+    new Promise((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => resolve({ socket, closed: new Promise<void>((r) => socket.on('close', () => r())) }));
+      socket.on('error', () => undefined);
+      t.after(() => socket.destroy());
+    });
+  const a = await open();
+  const b = await open();
+  const third = await open();
+  // The listener drops the third connection at once.
+  await third.closed;
+  a.socket.destroy();
+  b.socket.destroy();
+  await Promise.all([a.closed, b.closed]);
+  await new Promise((r) => setTimeout(r, 50));
+  await healthy(serve);
 });
