@@ -108,6 +108,15 @@ test('a span with bad IDs or times is rejected alone; remote parents from the fl
   assert.match(out.firstProblem!, /span "short trace id" .*trace_id must be 16 bytes, got 15/);
 });
 
+test('OTLP/JSON: a value of the wrong type rejects its span, naming the attribute', () => {
+  const span = (name: string, value: unknown) => ({ traceId: T, spanId: S, name, startTimeUnixNano: '1', endTimeUnixNano: '2', attributes: [{ key: 'ci.flag', value }] });
+  const body = { resourceSpans: [{ scopeSpans: [{ spans: [span('bad', { boolValue: 'yes' }), span('good', { boolValue: true })] }] }] };
+  const out = convertRequest(decodeJson(Buffer.from(JSON.stringify(body)), 1000));
+  assert.equal(out.spans.length, 1);
+  assert.equal(out.rejected, 1);
+  assert.match(out.firstProblem!, /span "bad" .*: attribute "ci\.flag": the value is not a boolean/);
+});
+
 test('bounds: messages per request, nesting, JSON containers', () => {
   const many = Buffer.alloc(2 * 1001, Buffer.from([0x0a, 0x00]));
   assert.doesNotThrow(() => decodeProto(many.subarray(0, 2000), 1000));

@@ -131,6 +131,9 @@ function anyValue(v: unknown, depth: number, what: string): Primitive | Primitiv
   if (v === undefined || v === null) return undefined;
   if (!isObj(v)) throw new SpanProblem(`${what} is not an AnyValue`);
   if (depth > MAX_DEPTH) throw new SpanProblem(`${what} nests deeper than ${MAX_DEPTH}`);
+  // Most values are strings: one own-property read settles them.
+  const sv = Object.hasOwn(v, 'stringValue') ? v.stringValue : undefined;
+  if (typeof sv === 'string') return sv;
   if (Object.hasOwn(v, 'stringValue') || Object.hasOwn(v, 'string_value')) return str(field(v, 'stringValue', 'string_value'), what);
   if (Object.hasOwn(v, 'boolValue') || Object.hasOwn(v, 'bool_value')) {
     const b = field(v, 'boolValue', 'bool_value');
@@ -172,10 +175,22 @@ function anyValue(v: unknown, depth: number, what: string): Primitive | Primitiv
 
 function attributes(v: unknown, what: string): Attributes {
   const out: Attributes = {};
-  for (const kv of list(v, what)) {
+  if (v === undefined || v === null) return out;
+  if (!Array.isArray(v)) throw new SpanProblem(`${what} is not a list`);
+  for (let i = 0; i < v.length; i++) {
+    const kv: unknown = v[i];
     if (!isObj(kv)) throw new SpanProblem(`${what} holds an entry that is not a key-value`);
-    const key = str(kv.key, `${what} key`);
-    const value = anyValue(kv.value, 1, `attribute ${quote(key, 80)}`);
+    const key = kv.key;
+    if (typeof key !== 'string') throw new SpanProblem(`${what} holds a key that is not a string`);
+    let value: Primitive | Primitive[] | undefined;
+    try {
+      value = anyValue(kv.value, 1, 'the value');
+    } catch (err) {
+      // The message names the attribute only when there is a problem: quoting every key would
+      // cost more than reading the value.
+      if (err instanceof SpanProblem) throw new SpanProblem(`attribute ${quote(key, 80)}: ${err.message}`);
+      throw err;
+    }
     if (value !== undefined) out[key] = value as AttributeValue;
   }
   return out;
