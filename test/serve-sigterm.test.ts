@@ -40,16 +40,17 @@ test('serve (bin): SIGTERM with spans in flight loses nothing and exits 0 within
 });
 
 test('serve (bin): --help lists every flag; an API key flag is refused; a bad flag exits 2', async () => {
+  // Three processes at once: each pays the TypeScript loader's start-up.
   const help = startBin(['--help']);
+  const key = startBin(['--api-key', 'abc123secret']);
+  const bad = startBin(['--port', 'x']);
   assert.equal(await help.exited, 0);
   for (const flag of ['--host', '--port', '--endpoint', '--token', '--api-key-file', '--max-body-bytes', '--max-connections', '--headers-timeout-ms', '--shutdown-timeout-ms', '--spool-dir']) {
     assert.ok(help.out().includes(flag), `--help lists ${flag}`);
   }
-  const key = startBin(['--api-key', 'abc123secret']);
   assert.equal(await key.exited, 2);
   assert.match(key.err(), /DD_API_KEY/);
   assert.ok(!key.err().includes('abc123secret'));
-  const bad = startBin(['--port', 'x']);
   assert.equal(await bad.exited, 2);
 });
 
