@@ -29,26 +29,43 @@ function wireTypeOf(field: protobuf.Field): number {
   return field.repeated && w !== 2 ? -1 : w;
 }
 
+/** Per message type, by field number: the wire type to expect and the message type to enter. */
+interface FieldRule {
+  wire: number;
+  name: string;
+  sub: ProtoType | undefined;
+}
+const rulesCache = new WeakMap<ProtoType, Array<FieldRule | undefined>>();
+
+function rulesOf(type: ProtoType): Array<FieldRule | undefined> {
+  let rules = rulesCache.get(type);
+  if (rules) return rules;
+  rules = [];
+  for (const f of type.fieldsArray) {
+    rules[f.id] = { wire: wireTypeOf(f), name: f.name, sub: f.resolvedType instanceof protobuf.Type ? f.resolvedType : undefined };
+  }
+  rulesCache.set(type, rules);
+  return rules;
+}
+
 function scan(r: protobuf.Reader, end: number, type: ProtoType, depth: number, budget: Budget, maxElements: number): void {
+  const rules = rulesOf(type);
   while (r.pos < end) {
     const tag = r.uint32();
     const no = tag >>> 3;
     const wt = tag & 7;
     if (no === 0) throw malformed(`field number 0 at byte ${r.pos}`);
     if (wt === 3 || wt === 4 || wt === 6 || wt === 7) throw malformed(`wire type ${wt} of field ${no} at byte ${r.pos}`);
-    const field = type.fieldsById[no];
-    if (field) {
-      const expected = wireTypeOf(field);
-      if (expected !== -1 && expected !== wt) throw malformed(`field ${type.name}.${field.name} has wire type ${wt}, expected ${expected}`);
-    }
+    const rule = no < rules.length ? rules[no] : undefined;
+    if (rule && rule.wire !== -1 && rule.wire !== wt) throw malformed(`field ${type.name}.${rule.name} has wire type ${wt}, expected ${rule.wire}`);
     if (wt === 2) {
       const len = r.uint32();
       const subEnd = r.pos + len;
       if (subEnd > end) throw malformed(`length ${len} of field ${no} runs past its message`);
-      if (field && field.resolvedType instanceof protobuf.Type) {
+      if (rule?.sub) {
         if (--budget.left < 0) throw new RequestError(413, `the request holds more than ${maxElements} messages`);
         if (depth >= MAX_DEPTH) throw malformed(`messages nested deeper than ${MAX_DEPTH}`);
-        scan(r, subEnd, field.resolvedType, depth + 1, budget, maxElements);
+        scan(r, subEnd, rule.sub, depth + 1, budget, maxElements);
       }
       r.pos = subEnd;
     } else {
