@@ -1,5 +1,5 @@
 // `npm run bench [-- --quick] [-- --rounds N] [-- --only exporter,jenkins,otlp,official,floor,live]
-//                [-- --no-scale | --scale-only] [-- --md] [-- --ab DIR]`
+//                [-- --no-scale | --scale-only] [-- --no-serve | --serve-only] [-- --md] [-- --ab DIR]`
 // --ab DIR adds a row for the exporter of DIR (a copy of src/, e.g. before a change), so that
 // an optimisation is measured against its baseline in the same interleaved rounds.
 // Throughput of four ways to ship the same spans, interleaved round by round in one process,
@@ -12,6 +12,7 @@ import { isSinkChild, startSink, type Sink } from './sink.js';
 import { floor, officialClient, otlpExporter, ourExporter, type Contender } from './contenders.js';
 import { measure, median, type Sample } from './measure.js';
 import { scale, type ScaleResult } from './scale.js';
+import { serveBench, type ServeResult } from './serve.js';
 import { exporterMessages, loadExporter, loadExporterFrom, type ExporterFactory } from './exporter.js';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { generateJenkins, jenkinsContender } from './vocab-workload.js';
@@ -25,6 +26,7 @@ interface Args {
   scale: boolean;
   md: boolean;
   ab: string | undefined;
+  serve: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -38,8 +40,9 @@ function parseArgs(argv: string[]): Args {
     quick,
     rounds: Number(value('--rounds') ?? (quick ? 2 : 7)),
     only: only ? new Set(only.split(',')) : undefined,
-    throughput: !argv.includes('--scale-only'),
-    scale: !argv.includes('--no-scale'),
+    throughput: !argv.includes('--scale-only') && !argv.includes('--serve-only'),
+    scale: !argv.includes('--no-scale') && !argv.includes('--serve-only'),
+    serve: !argv.includes('--no-serve') && !argv.includes('--scale-only'),
     md: argv.includes('--md'),
     ab: value('--ab'),
   };
@@ -210,6 +213,15 @@ async function main(): Promise<void> {
   if (args.scale) {
     scaleResult = await scale(make, sink, { quick: args.quick, log: console.log });
   }
+  let serveResult: ServeResult | undefined;
+  if (args.serve) {
+    console.log('\nserve: a real OTLP/protobuf exporter → serve (child process) → sink, vs the same spans in process');
+    serveResult = await serveBench(make, sink, { quick: args.quick, rounds: args.rounds, log: console.log });
+    console.log(
+      `serve (${serveResult.binary}): ${fmt(serveResult.servePerSec)} spans/s vs ${fmt(serveResult.inProcessPerSec)} in process ` +
+        `(${fmt(serveResult.spans)} spans, ${serveResult.rounds} round(s)); RSS at rest ${fmt(serveResult.rssRestMb)} MB, under load ${fmt(serveResult.rssPeakMb)} MB`,
+    );
+  }
   sink.close();
 
   const summaries = [...rows.values()].map((r) => summarize(r, rows.get('exporter')));
@@ -316,6 +328,10 @@ async function main(): Promise<void> {
     targets.push({ name: 'no event-loop stall > 50 ms (scale)', value: `${fmt(stall, 1)} ms`, pass: stall <= 50 });
   }
   if (liveResult) targets.push(...liveResult.targets);
+  if (serveResult) {
+    targets.push({ name: 'throughput through serve ≥ 0.5× in process', value: `${fmt(serveResult.ratio, 2)}×`, pass: serveResult.ratio >= 0.5 });
+    targets.push({ name: 'serve RSS at rest / under load (reported)', value: `${fmt(serveResult.rssRestMb)} / ${fmt(serveResult.rssPeakMb)} MB`, pass: undefined });
+  }
   if (targets.length > 0) {
     console.log('\nTargets');
     for (const t of targets) {
@@ -338,7 +354,7 @@ async function main(): Promise<void> {
   const load1 = loadavg()[0] as number;
   console.log(`\ntotal ${fmt(totalS, 1)} s; load average (1 min) at the end: ${load1.toFixed(2)}`);
 
-  const result = { date: new Date().toISOString(), machine: machine(), load: [load0, load1], floorOverOtlp: ceiling, args: { ...args, only: args.only && [...args.only] }, workload: workloadNote, summaries, scale: scaleResult, live: liveResult, targets, totalS };
+  const result = { date: new Date().toISOString(), machine: machine(), load: [load0, load1], floorOverOtlp: ceiling, args: { ...args, only: args.only && [...args.only] }, workload: workloadNote, summaries, scale: scaleResult, live: liveResult, serve: serveResult, targets, totalS };
   mkdirSync(new URL('../.bench-out/', import.meta.url), { recursive: true });
   writeFileSync(new URL('../.bench-out/bench-results.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
   if (args.md) console.log(`\n${markdown(result.date, summaries, scaleResult, targets, workloadNote, ceiling)}`);

@@ -1,0 +1,96 @@
+// OTLP/protobuf → ExportTraceServiceRequest message, with protobufjs and the official message
+// types. Before protobufjs builds anything, one pass over the wire format (guided by the same
+// types) checks what a decoder would trust: lengths within their message, wire types that match
+// the field, no groups, nesting and the number of messages within the limits. protobufjs makes
+// an object per repeated element, so this pass is what bounds its memory.
+import { otlpTypes, protobuf, type ProtoType } from './proto.js';
+import { MAX_DEPTH, RequestError } from './limits.js';
+
+const WIRE_OF: Record<string, number> = {
+  double: 1, fixed64: 1, sfixed64: 1,
+  float: 5, fixed32: 5, sfixed32: 5,
+  string: 2, bytes: 2,
+  int32: 0, int64: 0, uint32: 0, uint64: 0, sint32: 0, sint64: 0, bool: 0,
+};
+
+interface Budget {
+  left: number;
+}
+
+function malformed(what: string): RequestError {
+  return new RequestError(400, `malformed OTLP/protobuf body: ${what}`);
+}
+
+/** Expected wire type of a field (2 for messages and packed repeated scalars), or -1 for "any". */
+function wireTypeOf(field: protobuf.Field): number {
+  if (field.resolvedType instanceof protobuf.Type) return 2;
+  const w = field.resolvedType instanceof protobuf.Enum ? 0 : WIRE_OF[field.type];
+  if (w === undefined) return -1;
+  return field.repeated && w !== 2 ? -1 : w;
+}
+
+/** Per message type, by field number: the wire type to expect and the message type to enter. */
+interface FieldRule {
+  wire: number;
+  name: string;
+  sub: ProtoType | undefined;
+}
+const rulesCache = new WeakMap<ProtoType, Array<FieldRule | undefined>>();
+
+function rulesOf(type: ProtoType): Array<FieldRule | undefined> {
+  let rules = rulesCache.get(type);
+  if (rules) return rules;
+  rules = [];
+  for (const f of type.fieldsArray) {
+    rules[f.id] = { wire: wireTypeOf(f), name: f.name, sub: f.resolvedType instanceof protobuf.Type ? f.resolvedType : undefined };
+  }
+  rulesCache.set(type, rules);
+  return rules;
+}
+
+function scan(r: protobuf.Reader, end: number, type: ProtoType, depth: number, budget: Budget, maxElements: number): void {
+  const rules = rulesOf(type);
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const no = tag >>> 3;
+    const wt = tag & 7;
+    if (no === 0) throw malformed(`field number 0 at byte ${r.pos}`);
+    if (wt === 3 || wt === 4 || wt === 6 || wt === 7) throw malformed(`wire type ${wt} of field ${no} at byte ${r.pos}`);
+    const rule = no < rules.length ? rules[no] : undefined;
+    if (rule && rule.wire !== -1 && rule.wire !== wt) throw malformed(`field ${type.name}.${rule.name} has wire type ${wt}, expected ${rule.wire}`);
+    if (wt === 2) {
+      const len = r.uint32();
+      const subEnd = r.pos + len;
+      if (subEnd > end) throw malformed(`length ${len} of field ${no} runs past its message`);
+      if (rule?.sub) {
+        if (--budget.left < 0) throw new RequestError(413, `the request holds more than ${maxElements} messages`);
+        if (depth >= MAX_DEPTH) throw malformed(`messages nested deeper than ${MAX_DEPTH}`);
+        scan(r, subEnd, rule.sub, depth + 1, budget, maxElements);
+      }
+      r.pos = subEnd;
+    } else {
+      r.skipType(wt);
+    }
+  }
+  if (r.pos !== end) throw malformed('a field runs past its message');
+}
+
+export interface DecodedRequest {
+  resourceSpans?: unknown;
+}
+
+/** Body bytes → the request message (plain protobufjs objects), or a RequestError (400/413). */
+export function decodeProto(body: Uint8Array, maxElements: number): DecodedRequest {
+  const { request } = otlpTypes();
+  try {
+    scan(protobuf.Reader.create(body), body.length, request, 0, { left: maxElements }, maxElements);
+  } catch (err) {
+    if (err instanceof RequestError) throw err;
+    throw malformed(err instanceof Error ? err.message : 'cannot be read');
+  }
+  try {
+    return request.decode(body) as DecodedRequest;
+  } catch (err) {
+    throw malformed(err instanceof Error ? err.message : 'cannot be read');
+  }
+}

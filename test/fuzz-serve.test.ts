@@ -1,0 +1,249 @@
+// Seeded fuzz of serve: bodies mutated from what the SDK's real OTLP exporters send (bit flips,
+// truncations, bad lengths and wire types, deep nesting, huge repeated fields within the limit,
+// invalid UTF-8, JSON type swaps, corrupt gzip, mismatched content types). serve must stay up,
+// answer only 200/400/413/415 (or 429/503 with Retry-After), never take 15 s, stay under
+// 400 MiB resident and come back near where it started. FUZZ_RUNS (default 200 in the suite;
+// `npm run fuzz` runs 20,000) and FUZZ_SEED pick the bodies.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Agent, request } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { startIntake } from '../testkit/intake.js';
+import { captureBodies, get, pipelineSpec, startBin } from './support/otlp-serve.js';
+
+const RUNS = Number(process.env.FUZZ_RUNS ?? 200);
+const SEED = Number(process.env.FUZZ_SEED ?? 20261201);
+const MIB = 1024 * 1024;
+
+/** mulberry32: small, seeded, good enough to pick mutations. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Case {
+  body: Buffer;
+  headers: Record<string, string>;
+  what: string;
+}
+
+const PROTO = 'application/x-protobuf';
+const JSON_CT = 'application/json';
+
+function varint(n: number): number[] {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+  return out;
+}
+
+/** Field `no` of wire type 2 holding `bytes`. */
+function ld(no: number, bytes: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([...varint((no << 3) | 2), ...varint(bytes.length)]), bytes]);
+}
+
+/**
+ * A protobuf request whose one span attribute nests arrays `depth` deep, written out by hand
+ * (protobufjs itself refuses to encode past its recursion limit).
+ */
+function deepProto(depth: number): Buffer {
+  let anyValue = ld(1, Buffer.from('leaf'));
+  for (let i = 0; i < depth; i++) anyValue = ld(5, ld(1, anyValue));
+  const time = (tag: number, ns: bigint): Buffer => {
+    const b = Buffer.alloc(9);
+    b[0] = tag;
+    b.writeBigUInt64LE(ns, 1);
+    return b;
+  };
+  const span = Buffer.concat([ld(1, Buffer.alloc(16, 1)), ld(2, Buffer.alloc(8, 2)), ld(5, Buffer.from('deep')), time(0x39, 1n), time(0x41, 2n), ld(9, Buffer.concat([ld(1, Buffer.from('k')), ld(2, anyValue)]))]);
+  return ld(1, ld(2, ld(2, span)));
+}
+
+function jsonTypeSwap(text: string, rnd: () => number): string {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  const swaps: unknown[] = [0, -1, 1.5, '', 'x', '12345678901234567890123', true, null, [], {}, [1, 'a'], { a: 1 }, 'zz', 1e300];
+  // Walk to a random node and replace it, a few times.
+  for (let n = 0; n < 1 + Math.floor(rnd() * 3); n++) {
+    let node = v as Record<string, unknown>;
+    for (let d = 0; d < 12; d++) {
+      if (typeof node !== 'object' || node === null) break;
+      const keys = Object.keys(node);
+      if (keys.length === 0) break;
+      const k = keys[Math.floor(rnd() * keys.length)]!;
+      const child = node[k];
+      if (typeof child !== 'object' || child === null || rnd() < 0.25) {
+        node[k] = structuredClone(swaps[Math.floor(rnd() * swaps.length)]);
+        break;
+      }
+      node = child as Record<string, unknown>;
+    }
+  }
+  return JSON.stringify(v);
+}
+
+function mutate(seeds: { proto: Buffer[]; json: Buffer[] }, rnd: () => number): Case {
+  const pickOf = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+  const isJson = rnd() < 0.4;
+  const base = Buffer.from(pickOf(isJson ? seeds.json : seeds.proto));
+  const ct = isJson ? JSON_CT : PROTO;
+  const r = rnd();
+  const kind = Math.floor(r * 11);
+  let body: Buffer = base;
+  let headers: Record<string, string> = { 'Content-Type': ct };
+  let what: string;
+  switch (kind) {
+    case 0: {
+      const flips = 1 + Math.floor(rnd() * 8);
+      for (let i = 0; i < flips; i++) body[Math.floor(rnd() * body.length)]! ^= 1 << Math.floor(rnd() * 8);
+      what = `bit flips ×${flips}`;
+      break;
+    }
+    case 1:
+      body = body.subarray(0, Math.floor(rnd() * body.length));
+      what = `truncated to ${body.length}`;
+      break;
+    case 2: {
+      const at = Math.floor(rnd() * body.length);
+      body = Buffer.concat([body.subarray(0, at), Buffer.from(varint(Math.floor(rnd() * 2 ** 31))), body.subarray(at + 1)]);
+      what = 'bad length';
+      break;
+    }
+    case 3: {
+      const at = Math.floor(rnd() * body.length);
+      body[at] = (body[at]! & 0xf8) | Math.floor(rnd() * 8);
+      what = 'bad wire type';
+      break;
+    }
+    case 4: {
+      const depth = Math.floor(rnd() * 2000);
+      if (isJson) body = Buffer.from(`{"resourceSpans":${'['.repeat(depth)}${']'.repeat(depth)}}`);
+      else body = deepProto(Math.min(depth, 500));
+      what = `deep nesting ${depth}`;
+      break;
+    }
+    case 5: {
+      // Huge repeated fields, within the body limit: empty ResourceSpans, or empty JSON objects.
+      const n = 100_000 + Math.floor(rnd() * 1_500_000);
+      body = isJson ? Buffer.from(`{"resourceSpans":[${'{},'.repeat(n)}{}]}`) : Buffer.alloc(2 * n, Buffer.from([0x0a, 0x00]));
+      what = `${n} repeated elements`;
+      break;
+    }
+    case 6: {
+      const at = Math.floor(rnd() * body.length);
+      body = Buffer.concat([body.subarray(0, at), Buffer.from([0xff, 0xfe, 0xc3, 0x28]), body.subarray(at)]);
+      what = 'invalid UTF-8';
+      break;
+    }
+    case 7:
+      body = isJson ? Buffer.from(jsonTypeSwap(body.toString(), rnd)) : body;
+      what = 'JSON type swap';
+      break;
+    case 8: {
+      body = gzipSync(body);
+      const at = 10 + Math.floor(rnd() * Math.max(1, body.length - 10));
+      if (rnd() < 0.5) body = body.subarray(0, at);
+      else body[Math.min(at, body.length - 1)]! ^= 0xff;
+      headers = { ...headers, 'Content-Encoding': 'gzip' };
+      what = 'corrupt gzip';
+      break;
+    }
+    case 9: {
+      const types = [isJson ? PROTO : JSON_CT, 'text/plain', 'application/octet-stream', '', 'application/json; charset=utf-8', 'application/x-protobuf; proto=foo'];
+      headers = { 'Content-Type': pickOf(types) };
+      what = `content type ${JSON.stringify(headers['Content-Type'])}`;
+      break;
+    }
+    default:
+      body = gzipSync(body);
+      headers = { ...headers, 'Content-Encoding': 'gzip' };
+      what = 'intact (gzip)';
+  }
+  return { body, headers, what };
+}
+
+/** Resident memory of a process, from /proc (Linux), in bytes. */
+function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+test(`fuzz serve: ${RUNS} mutated bodies (seed ${SEED}): allowed answers only, fast, bounded memory`, { timeout: 900_000 }, async (t) => {
+  // serve runs as the real bin in its own process, so its RSS is its own.
+  const intake = await startIntake({ record: false });
+  t.after(() => intake.close());
+  const bin = startBin(['--port', '0', '--endpoint', intake.endpoint, '--shutdown-timeout-ms', '5000']);
+  t.after(() => bin.child.kill('SIGKILL'));
+  const url = await bin.listening;
+  const pid = bin.child.pid!;
+  const seeds = { proto: [] as Buffer[], json: [] as Buffer[] };
+  for (const kind of ['proto', 'json'] as const) {
+    for (const c of await captureBodies(kind, false, (i) => pipelineSpec(`fz-${kind}-${i}`, 2, 2, 2, { 'ci.git.sha': '0123456789abcdef0123456789abcdef01234567' }), 3)) seeds[kind].push(c.body);
+  }
+  assert.ok(seeds.proto.length > 0 && seeds.json.length > 0);
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const send = (c: Case): Promise<{ status: number; retryAfter: string | undefined }> =>
+    new Promise((resolve, reject) => {
+      const u = new URL('/v1/traces', url);
+      const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent, headers: { ...c.headers, 'Content-Length': c.body.length } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] }));
+      });
+      req.on('error', reject);
+      req.end(c.body);
+    });
+
+  // Warm up with the intact bodies, then take the resting RSS.
+  for (const b of [...seeds.proto, ...seeds.json]) await send({ body: b, headers: { 'Content-Type': seeds.proto.includes(b) ? PROTO : JSON_CT }, what: 'warm-up' });
+  await new Promise((r) => setTimeout(r, 300));
+  const rssStart = rssOf(pid);
+  let peak = rssStart;
+  const rnd = prng(SEED);
+  const statuses = new Map<number, number>();
+  for (let i = 0; i < RUNS; i++) {
+    const c = mutate(seeds, rnd);
+    const started = Date.now();
+    const a = await send(c);
+    const took = Date.now() - started;
+    statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
+    const allowed = [200, 400, 413, 415].includes(a.status) || ((a.status === 429 || a.status === 503) && a.retryAfter !== undefined);
+    assert.ok(allowed, `run ${i} (${c.what}): answered ${a.status}`);
+    assert.ok(took < 15_000, `run ${i} (${c.what}): took ${took} ms`);
+    const rss = rssOf(pid);
+    peak = Math.max(peak, rss);
+    assert.ok(rss < 400 * MIB, `run ${i} (${c.what}): serve's RSS ${(rss / MIB).toFixed(0)} MiB`);
+  }
+  assert.equal((await get(url, '/healthz')).status, 200);
+  // Back near where it started once the garbage of the big bodies is collected: V8's memory
+  // reducer collects and gives pages back when the process has been idle for a while.
+  let rssEnd = rssOf(pid);
+  const trail: number[] = [];
+  for (let i = 0; i < 60 && rssEnd > rssStart + 100 * MIB; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    rssEnd = rssOf(pid);
+    if (i % 4 === 0) trail.push(Math.round(rssEnd / MIB));
+  }
+  t.diagnostic(`RSS while idle (MiB, every 2 s): ${trail.join(' ')}`);
+  const held = (await get(url, '/metrics')).body.toString().split('\n').filter((l) => /^datadog_ci_pipeline_(pending_spans|queue_depth|serve_backlog_spans|serve_spans_received_total|events_sent_total) /.test(l));
+  t.diagnostic(`serve holds: ${held.join(', ')}`);
+  t.diagnostic(`answers ${JSON.stringify(Object.fromEntries(statuses))}; serve RSS start ${(rssStart / MIB).toFixed(0)} MiB, peak ${(peak / MIB).toFixed(0)} MiB, end ${(rssEnd / MIB).toFixed(0)} MiB`);
+  assert.ok(rssEnd < rssStart + 100 * MIB, `RSS came back near where it started: ${(rssStart / MIB).toFixed(0)} → ${(rssEnd / MIB).toFixed(0)} MiB`);
+  assert.ok((statuses.get(200) ?? 0) > 0 && (statuses.get(400) ?? 0) > 0, 'the mutations reach both the decoder and its refusals');
+  bin.child.kill('SIGTERM');
+  assert.equal(await bin.exited, 0, 'serve stayed up and drains cleanly');
+});

@@ -1,0 +1,150 @@
+// The receiver's pieces on their own: the generated descriptor matches the vendored .proto
+// files, OTLP/JSON's encodings (hex IDs, enums as integers, 64-bit integers as strings or
+// numbers), the parent's remoteness from the span flags, one resource object per ResourceSpans,
+// the element and nesting bounds, and the built bin (dist/) decoding protobuf.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
+import { convertRequest } from '../src/receiver/convert.js';
+import { checkJsonShape, decodeJson } from '../src/receiver/decode-json.js';
+import { decodeProto } from '../src/receiver/decode-proto.js';
+import { RequestError } from '../src/receiver/limits.js';
+import { otlpTypes } from '../src/receiver/proto.js';
+import { generateDescriptorSource } from './support/otlp-descriptor-gen.js';
+import { captureBodies, pipelineSpec, post } from './support/otlp-serve.js';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+
+test('the committed OTLP descriptor is generated from the vendored .proto files', () => {
+  const path = `${root}src/receiver/otlp-descriptor.ts`;
+  const fresh = generateDescriptorSource(root);
+  if (process.env.UPDATE_OTLP_DESCRIPTOR === '1') writeFileSync(path, fresh);
+  assert.equal(readFileSync(path, 'utf8'), fresh, 'run with UPDATE_OTLP_DESCRIPTOR=1 to regenerate');
+  assert.ok(existsSync(`${root}vendor/opentelemetry-proto/LICENSE`));
+  assert.ok(existsSync(`${root}vendor/googleapis/LICENSE`));
+});
+
+const T = '5B8EFFF798038103D269B633813FC60C';
+const S = 'EEE19B7EC3C1B174';
+const P = 'EEE19B7EC3C1B173';
+
+test('OTLP/JSON: hex IDs, enums as integers, 64-bit integers as strings or numbers, snake_case names', () => {
+  const body = {
+    resourceSpans: [
+      {
+        resource: { attributes: [{ key: 'ci.provider_name', value: { stringValue: 'jenkins' } }] },
+        scopeSpans: [
+          {
+            spans: [
+              {
+                traceId: T, spanId: S, parentSpanId: P, name: 'build', kind: 2, flags: 0x301,
+                startTimeUnixNano: '1544712660000000000', endTimeUnixNano: 1544712661000000000,
+                status: { code: 2, message: 'boom' },
+                attributes: [
+                  { key: 'ci.level', value: { stringValue: 'job' } },
+                  { key: 'n', value: { intValue: '42' } },
+                  { key: 'd', value: { doubleValue: 1.5 } },
+                  { key: 'b', value: { boolValue: true } },
+                  { key: 'arr', value: { arrayValue: { values: [{ stringValue: 'a' }, { stringValue: 'b' }] } } },
+                  { key: 'map', value: { kvlistValue: { values: [{ key: 'x', value: { intValue: 1 } }] } } },
+                  { key: 'empty', value: {} },
+                ],
+                events: [{ name: 'exception', timeUnixNano: '1544712660500000000', attributes: [{ key: 'exception.message', value: { stringValue: 'bad' } }] }],
+              },
+              { trace_id: T, span_id: P, name: 'pipeline', start_time_unix_nano: '1544712650000000000', end_time_unix_nano: '1544712670000000000', status: { code: 'STATUS_CODE_OK' } },
+            ],
+          },
+        ],
+      },
+      { resource: { attributes: [] }, scopeSpans: [{ spans: [{ traceId: T, spanId: '0000000000000001', name: 'other', startTimeUnixNano: 1, endTimeUnixNano: 2 }] }] },
+    ],
+  };
+  const { spans, rejected } = convertRequest(decodeJson(Buffer.from(JSON.stringify(body)), 1000));
+  assert.equal(rejected, 0);
+  const [job, pipeline, other] = spans;
+  assert.deepEqual(job!.spanContext(), { traceId: T.toLowerCase(), spanId: S.toLowerCase(), traceFlags: 1 });
+  assert.deepEqual(job!.parentSpanContext, { traceId: T.toLowerCase(), spanId: P.toLowerCase(), traceFlags: 1, isRemote: true });
+  assert.deepEqual(job!.startTime, [1544712660, 0]);
+  assert.deepEqual(job!.endTime, [1544712661, 0]);
+  assert.deepEqual(job!.status, { code: 2, message: 'boom' });
+  assert.equal(job!.kind, 1, 'OTLP SPAN_KIND_SERVER (2) is the API SpanKind.SERVER (1)');
+  assert.deepEqual(job!.attributes, { 'ci.level': 'job', n: 42, d: 1.5, b: true, arr: ['a', 'b'], map: '{"x":1}' });
+  assert.deepEqual(job!.events, [{ name: 'exception', time: [1544712660, 500000000], attributes: { 'exception.message': 'bad' } }]);
+  assert.equal(pipeline!.parentSpanContext, undefined);
+  assert.deepEqual(pipeline!.status, { code: 1 });
+  // One resource object per ResourceSpans, shared by its spans.
+  assert.equal(job!.resource, pipeline!.resource);
+  assert.notEqual(job!.resource, other!.resource);
+  assert.deepEqual(job!.resource.attributes, { 'ci.provider_name': 'jenkins' });
+});
+
+test('protobuf from the real exporter decodes to the same spans as JSON from the real exporter', async () => {
+  const spec = (i: number) => pipelineSpec(`same-${i}`, 1, 1, 2);
+  const [proto] = await captureBodies('proto', false, spec, 1);
+  const [json] = await captureBodies('json', false, spec, 1);
+  const a = convertRequest(decodeProto(proto!.body, 1000)).spans;
+  const b = convertRequest(decodeJson(json!.body, 1000)).spans;
+  const shape = (s: (typeof a)[number]) => ({ name: s.name, attributes: s.attributes, status: s.status, kind: s.kind, hasParent: s.parentSpanContext !== undefined });
+  assert.deepEqual(a.map(shape), b.map(shape));
+  assert.equal(a.length, 5);
+});
+
+test('a span with bad IDs or times is rejected alone; remote parents from the flags', () => {
+  const { request } = otlpTypes();
+  const msg = request.fromObject({
+    resourceSpans: [{ scopeSpans: [{ spans: [
+      { traceId: Buffer.alloc(16, 1), spanId: Buffer.alloc(8, 2), parentSpanId: Buffer.alloc(8, 3), flags: 0x100, name: 'local parent', startTimeUnixNano: 1, endTimeUnixNano: 2 },
+      { traceId: Buffer.alloc(15, 1), spanId: Buffer.alloc(8, 2), name: 'short trace id', startTimeUnixNano: 1, endTimeUnixNano: 2 },
+      { traceId: Buffer.alloc(16, 0), spanId: Buffer.alloc(8, 2), name: 'zero trace id', startTimeUnixNano: 1, endTimeUnixNano: 2 },
+      { traceId: Buffer.alloc(16, 1), spanId: Buffer.alloc(8, 4), name: 'no start' },
+    ] }] }],
+  });
+  const out = convertRequest(decodeProto(request.encode(msg).finish(), 1000));
+  assert.equal(out.spans.length, 1);
+  assert.equal(out.spans[0]!.parentSpanContext!.isRemote, false);
+  assert.equal(out.rejected, 3);
+  assert.match(out.firstProblem!, /span "short trace id" .*trace_id must be 16 bytes, got 15/);
+});
+
+test('OTLP/JSON: a value of the wrong type rejects its span, naming the attribute', () => {
+  const span = (name: string, value: unknown) => ({ traceId: T, spanId: S, name, startTimeUnixNano: '1', endTimeUnixNano: '2', attributes: [{ key: 'ci.flag', value }] });
+  const body = { resourceSpans: [{ scopeSpans: [{ spans: [span('bad', { boolValue: 'yes' }), span('good', { boolValue: true })] }] }] };
+  const out = convertRequest(decodeJson(Buffer.from(JSON.stringify(body)), 1000));
+  assert.equal(out.spans.length, 1);
+  assert.equal(out.rejected, 1);
+  assert.match(out.firstProblem!, /span "bad" .*: attribute "ci\.flag": the value is not a boolean/);
+});
+
+test('bounds: messages per request, nesting, JSON containers', () => {
+  const many = Buffer.alloc(2 * 1001, Buffer.from([0x0a, 0x00]));
+  assert.doesNotThrow(() => decodeProto(many.subarray(0, 2000), 1000));
+  assert.throws(() => decodeProto(many, 1000), (e: unknown) => e instanceof RequestError && e.status === 413);
+  assert.throws(() => checkJsonShape(Buffer.from(`[${'{},'.repeat(1000)}{}]`), 1000), (e: unknown) => e instanceof RequestError && e.status === 413);
+  assert.doesNotThrow(() => checkJsonShape(Buffer.from(`["[[[[{{{{", ${'{},'.repeat(998)}{}]`), 1000), 'brackets inside strings do not count');
+  assert.throws(() => checkJsonShape(Buffer.from('['.repeat(500)), 10_000), (e: unknown) => e instanceof RequestError && e.status === 400);
+  // A group wire type (none in OTLP) is malformed, not skipped recursively.
+  assert.throws(() => decodeProto(Buffer.from([0x0b, 0x0b, 0x0b]), 1000), (e: unknown) => e instanceof RequestError && e.status === 400);
+});
+
+test('the built bin (dist/cli.js) serves OTLP/protobuf', { skip: !existsSync(`${root}dist/cli.js`) && 'dist/ not built (npm test builds it)' }, async (t) => {
+  const child = spawn(process.execPath, [`${root}dist/cli.js`, 'serve', '--port', '0', '--endpoint', 'http://127.0.0.1:9/api/v2/ci/pipeline', '--shutdown-timeout-ms', '1000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  const exited = new Promise<number | null>((r) => child.on('exit', r));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (\S+)\n/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    void exited.then(() => reject(new Error('exited before listening')));
+  });
+  const [real] = await captureBodies('proto', true, (i) => pipelineSpec(`dist-${i}`, 1, 1, 1), 1);
+  const a = await post(url, real!.body, real!.headers);
+  assert.equal(a.status, 200);
+  assert.equal((await post(url, Buffer.from([0x0a, 0x09]), { 'Content-Type': 'application/x-protobuf' })).status, 400);
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
+});
