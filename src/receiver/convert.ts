@@ -30,6 +30,8 @@ export class ReceivedSpan implements SpanData {
     readonly events: ReadonlyArray<{ name: string; time: HrTime; attributes?: Attributes }>,
     readonly resource: { attributes: Attributes },
     readonly kind: number,
+    /** Links to other spans (a GitHub run attempt links to the previous attempt's trace). */
+    readonly links: ReadonlyArray<{ context: { traceId: string; spanId: string }; attributes: Attributes }> = [],
   ) {}
 
   spanContext(): { traceId: string; spanId: string; traceFlags: number } {
@@ -226,8 +228,15 @@ function convertSpan(s: unknown, resource: { attributes: Attributes }): Received
     const t = field(e, 'timeUnixNano', 'time_unix_nano');
     return { name: str(e.name, 'event name'), time: t === undefined || t === null ? start : hrTime(t, 'event time_unix_nano'), attributes: attributes(e.attributes, 'event attributes') };
   });
+  const links = list(s.links, 'links').map((l) => {
+    if (!isObj(l)) throw new SpanProblem('a link is not an object');
+    return {
+      context: { traceId: idHex(field(l, 'traceId', 'trace_id'), 16, 'link trace_id'), spanId: idHex(field(l, 'spanId', 'span_id'), 8, 'link span_id') },
+      attributes: attributes(l.attributes, 'link attributes'),
+    };
+  });
   const kind = typeof s.kind === 'string' ? 0 : int(s.kind, 'kind');
-  return new ReceivedSpan(name, { traceId, spanId, traceFlags }, parent, start, end, status, attributes(s.attributes, 'attributes'), events, resource, kind > 0 ? kind - 1 : 0);
+  return new ReceivedSpan(name, { traceId, spanId, traceFlags }, parent, start, end, status, attributes(s.attributes, 'attributes'), events, resource, kind > 0 ? kind - 1 : 0, links);
 }
 
 /** Which span a problem concerns, for the message: its name and IDs as received. */
