@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
 import type { Attributes, HrTime, SpanContext } from '@opentelemetry/api';
 import { LEVELS, type Level } from '../mapping/fields.js';
 import type { DatadogCIPipelineExporterOptions } from '../options.js';
@@ -22,6 +23,11 @@ import { exporterHelp, exporterOptionsFromFlags, exporterParseOptions } from './
 
 // Loaded only when telemetry is on: without a key or an endpoint, `run` pays for none of it.
 const loadTelemetry = async () => {
+  // undici parses HTTP with a WebAssembly module. V8 compiles it twice, a quick baseline first and
+  // optimised code in the background, and the process cannot exit before that background compile
+  // is done (~200 ms here): `run` sends two requests, so the baseline is all it needs. Set before
+  // undici is loaded; it only concerns WebAssembly, and this process is `run`'s own.
+  setFlagsFromString('--liftoff-only');
   const [api, exporter, processor, propagation] = await Promise.all([
     import('@opentelemetry/api'),
     import('../exporter.js'),
