@@ -231,7 +231,7 @@ async function main(): Promise<void> {
   let proc: ProcessFigures | undefined;
   if (args.process) {
     console.log('\nFresh processes:');
-    proc = await processFigures({ quick: args.quick, src: args.ab, url: sink.pipelineUrl, log: (l) => console.log(`  ${l}`) });
+    proc = await processFigures({ quick: args.quick, url: sink.pipelineUrl, log: (l) => console.log(`  ${l}`) });
   }
   sink.close();
 
