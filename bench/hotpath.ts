@@ -2,7 +2,8 @@
 // the bench workload, with no delivery. For A/B runs of one change (the full bench's wall-clock
 // figures also move with the sink and the network stack, and the machine is noisy).
 //
-//   npx tsx bench/hotpath.ts [--rounds 15] [--src path/to/other/src ...]
+//   npx tsx bench/hotpath.ts [--rounds 15] [--workload typical|git] [--src path/to/other/src ...]
+// --workload git puts `ci.git.*` on every span (git on the resource), as `npm run bench` does.
 // With several --src trees (each a copy of src/), rounds alternate between them and the medians
 // are printed side by side; the events each tree produced are compared byte for byte.
 import { generate, TYPICAL } from './workload.js';
@@ -73,7 +74,9 @@ async function main(): Promise<void> {
   const srcs = argv.flatMap((a, i) => (argv[i - 1] === '--src' ? [a] : []));
   if (srcs.length === 0) srcs.push(new URL('../src', import.meta.url).pathname);
   const makes = await Promise.all(srcs.map(load));
-  const w = generate(300, TYPICAL);
+  const wl = argv[argv.indexOf('--workload') + 1] === 'git' ? 'git' : 'typical';
+  const w = generate(300, TYPICAL, 1, { gitOnResource: wl === 'git' });
+  console.log(`workload: ${wl}, ${w.spans.length} spans, ${rounds} rounds`);
   const times: number[][] = srcs.map(() => []);
   const outputs: string[][] = [];
   // Warm-up, and the events each tree produced.

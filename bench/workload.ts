@@ -25,6 +25,14 @@ export function spansPerPipeline(s: Shape): number {
   return 1 + s.stages + s.stages * s.jobsPerStage + s.stages * s.jobsPerStage * s.stepsPerJob;
 }
 
+export interface GenerateOptions {
+  /**
+   * Put the pipeline's `ci.git.*` on the resource too (a provider per pipeline, as one CI
+   * process per build has), so every span carries git, not only the pipeline span.
+   */
+  gitOnResource?: boolean;
+}
+
 export interface Workload {
   spans: ReadableSpan[];
   /** Spans per pipeline id (trace id), for the contenders that need the tree. */
@@ -35,13 +43,16 @@ export interface Workload {
 
 const TOOLS = ['tsc', 'eslint', 'vitest', 'esbuild', 'docker build', 'go test', 'cargo build', 'bazel run'];
 
-function makeTracer(): { tracer: Tracer; collector: SpanRecorder; provider: BasicTracerProvider } {
-  const collector = new SpanRecorder();
+function makeTracer(
+  collector = new SpanRecorder(),
+  extra: Record<string, string> = {},
+): { tracer: Tracer; collector: SpanRecorder; provider: BasicTracerProvider } {
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({
       'service.name': 'monorepo-build',
       'host.name': 'ci-runner-17',
       'deployment.environment.name': 'ci',
+      ...extra,
     }),
     spanProcessors: [collector],
     // Defaults cap attributes at 128 and events at 128: fine for ~10 attributes and 1 event.
@@ -54,8 +65,10 @@ function makeTracer(): { tracer: Tracer; collector: SpanRecorder; provider: Basi
  * events older than 18 h, so a stale workload would measure the drop path instead).
  * About 1 step in 40 fails with an exception event, and the failure propagates upward.
  */
-export function generate(count: number, shape: Shape, seed = 1): Workload {
-  const { tracer, collector } = makeTracer();
+export function generate(count: number, shape: Shape, seed = 1, opts: GenerateOptions = {}): Workload {
+  const made = makeTracer();
+  const collector = made.collector;
+  let tracer = made.tracer;
   let rnd = seed >>> 0 || 1;
   // xorshift: a fixed seed keeps sizes and error counts identical across runs and contenders.
   const next = (): number => {
@@ -69,6 +82,14 @@ export function generate(count: number, shape: Shape, seed = 1): Workload {
     let t = now - 45 * 60_000 + p * 7;
     const run = 1000 + p;
     const sha = (0x1f2e3d4c5b6a7988n * BigInt(run + 1)).toString(16).padStart(40, '0').slice(0, 40);
+    const git = {
+      'ci.git.repository_url': 'https://github.com/acme/monorepo.git',
+      'ci.git.sha': sha,
+      'ci.git.branch': p % 5 === 0 ? 'main' : `feature/change-${run}`,
+      'ci.git.author_email': 'dev@example.com',
+    };
+    // One CI process per pipeline, its git on the resource: every span then carries ci.git.*.
+    if (opts.gitOnResource) tracer = makeTracer(collector, git).tracer;
     const pipeline = tracer.startSpan(
       'build-and-test',
       {
@@ -76,10 +97,7 @@ export function generate(count: number, shape: Shape, seed = 1): Workload {
         attributes: {
           'ci.level': 'pipeline',
           'ci.url': `https://ci.example.com/acme/monorepo/pipelines/${run}`,
-          'ci.git.repository_url': 'https://github.com/acme/monorepo.git',
-          'ci.git.sha': sha,
-          'ci.git.branch': p % 5 === 0 ? 'main' : `feature/change-${run}`,
-          'ci.git.author_email': 'dev@example.com',
+          ...git,
           'ci.pipeline_id': String(run),
           'ci.tags': ['team:build', `shard:${p % 4}`],
           'vcs.ref.head.name': 'main',

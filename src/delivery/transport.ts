@@ -6,6 +6,7 @@ import { suppressTracing } from '../otel-types.js';
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import { secretRedactor } from '../diagnostics.js';
 import { linkedTimeout } from './timers.js';
+import { warmUpHttpParser } from './parser-warm-up.js';
 
 const gzip = promisify(gzipCb);
 
@@ -101,6 +102,8 @@ function errorMessage(err: unknown): string {
 }
 
 export function createTransport(o: TransportOptions): Transport {
+  // So that V8's compile of undici's HTTP parser overlaps the build, not the process's exit.
+  void warmUpHttpParser();
   const agent = createDispatcher(o);
   const redact = secretRedactor(o.apiKey);
   const headers: Record<string, string> = {

@@ -293,27 +293,68 @@ function applyValues(r: Record<string, unknown>, attrs: CiAttributes, bit: numbe
   return git ? { git, envelope } : { envelope };
 }
 
-/** Layers low → high; a layer that names a tag or a branch replaces both of the lower ones'. */
+/**
+ * Layers low → high; a layer that names a tag or a branch replaces both of the lower ones'.
+ * Returns one of the layers themselves whenever the result has exactly its content, so that a
+ * span whose own or resource `ci.git.*` repeats what it inherits shares the inherited object:
+ * the caller recognises it by identity (shared JSON, once-per-git validation). Of several layers
+ * with that content, the next-to-last argument wins: in `mapSpanParts`' call (detected,
+ * resource, inherited, own) that is the ancestors' git, the one object all siblings can share
+ * (the resource's and the span's own git are new objects for every span). A new object is built
+ * only when a layer adds or changes something, and without `delete`, which would put it into
+ * V8's slow dictionary mode.
+ */
 export function mergeGit(...layers: Array<GitInfo | undefined>): GitInfo | undefined {
-  // Usually only the pipeline's git is there: share it rather than copy it for every event.
-  let only: GitInfo | undefined;
-  let count = 0;
-  for (const layer of layers) {
-    if (!layer) continue;
-    only = layer;
-    count++;
-  }
-  if (count <= 1) return only;
   let out: GitInfo | undefined;
   for (const layer of layers) {
-    if (!layer) continue;
-    out = out ? { ...out } : {};
-    if (layer.tag !== undefined || layer.branch !== undefined) {
-      delete out.tag;
-      delete out.branch;
-    }
-    Object.assign(out, layer);
+    if (!layer || layer === out) continue;
+    out = out === undefined ? layer : layerOver(out, layer);
   }
+  const preferred = layers.length >= 2 ? layers[layers.length - 2] : undefined;
+  return out !== undefined && preferred !== undefined && out !== preferred && sameGit(out, preferred) ? preferred : out;
+}
+
+function sameGit(a: GitInfo, b: GitInfo): boolean {
+  let n = 0;
+  for (const k in a) {
+    if (a[k] !== b[k]) return false;
+    n++;
+  }
+  for (const _k in b) n--;
+  return n === 0;
+}
+
+/** `layer` over `below`: `below` or `layer` itself when either already is the result. */
+function layerOver(below: GitInfo, layer: GitInfo): GitInfo {
+  const dropRef = layer.tag !== undefined || layer.branch !== undefined;
+  // Does the layer change anything below it?
+  let changes = dropRef && ((below.tag !== undefined && layer.tag === undefined) || (below.branch !== undefined && layer.branch === undefined));
+  if (!changes) {
+    for (const k in layer) {
+      if (below[k] !== layer[k]) {
+        changes = true;
+        break;
+      }
+    }
+  }
+  if (!changes) return below;
+  // Does anything below survive that the layer does not name? If not, the layer is the result.
+  let keeps = false;
+  for (const k in below) {
+    if (layer[k] === undefined && !(dropRef && (k === 'tag' || k === 'branch'))) {
+      keeps = true;
+      break;
+    }
+  }
+  if (!keeps) return layer;
+  // Same key order as spreading `below` then assigning `layer`: the events' bytes do not move.
+  const out: GitInfo = {};
+  for (const k in below) {
+    if (dropRef && (k === 'tag' || k === 'branch')) continue;
+    const v = layer[k];
+    out[k] = v !== undefined ? v : (below[k] as string);
+  }
+  for (const k in layer) if (out[k] === undefined) out[k] = layer[k] as string;
   return out;
 }
 
