@@ -327,6 +327,11 @@ test('end to end: the local repository’s git goes on every event, below git at
       { name: 'k', attributes: ci('job', 'k', { 'ci.git.branch': 'override' }) },
     ],
   });
+  // A pipeline of another commit, named by attributes: the local commit's author and message are not its.
+  runTree(h.tracer, {
+    name: 'other',
+    attributes: ci('pipeline', 'other', { 'ci.git.repository_url': 'https://github.com/acme/other.git', 'ci.git.sha': 'b'.repeat(40), 'ci.git.branch': 'main', 'ci.git.author_email': 'bob@example.com' }),
+  });
   await h.flush();
   assertAllValid(h.intake);
   for (const name of ['p', 'j', 's']) {
@@ -339,5 +344,11 @@ test('end to end: the local repository’s git goes on every event, below git at
   const k = resourceNamed(h.intake, 'k').git as Record<string, string>;
   assert.equal(k.branch, 'override');
   assert.equal(k.sha, sha);
+  assert.deepEqual(resourceNamed(h.intake, 'other').git, {
+    repository_url: 'https://github.com/acme/other.git',
+    sha: 'b'.repeat(40),
+    branch: 'main',
+    author_email: 'bob@example.com',
+  });
   assert.ok(!JSON.stringify(h.intake.requests.map((r) => r.body)).includes('ghs_s3cretT0ken'));
 });

@@ -29,7 +29,7 @@ interface Live {
 async function startLive(t: TestContext, options: DatadogCIPipelineSpanProcessorOptions = {}, extra: SpanProcessor[] = []): Promise<Live> {
   const intake = await startIntake();
   const lines: string[] = [];
-  const exporter = new DatadogCIPipelineExporter({ endpoint: intake.endpoint, logger: (l) => lines.push(l), flushTimeoutMs: 10_000, shutdownTimeoutMs: 10_000 });
+  const exporter = new DatadogCIPipelineExporter({ endpoint: intake.endpoint, logger: (l) => lines.push(l), flushTimeoutMs: 10_000, shutdownTimeoutMs: 10_000, detectEnvironment: false });
   const processor = new DatadogCIPipelineSpanProcessor(exporter, { scheduledDelayMs: 50, ...options });
   const recorder = new SpanRecorder();
   const provider = new BasicTracerProvider({
@@ -126,7 +126,7 @@ test('the lineage learned at start gives exactly the events the exporter alone m
   // The same ended spans, through the exporter alone (its PendingStore learns lineage at the end).
   const intake2 = await startIntake();
   t.after(() => intake2.close());
-  const alone = new DatadogCIPipelineExporter({ endpoint: intake2.endpoint, logger: () => undefined });
+  const alone = new DatadogCIPipelineExporter({ endpoint: intake2.endpoint, logger: () => undefined, detectEnvironment: false });
   const spans = live.recorder.spans as ReadableSpan[];
   await new Promise<void>((resolve) => alone.export([...spans].reverse(), () => resolve()));
   await alone.shutdown();

@@ -178,7 +178,7 @@ export function mapSpanParts(
 
   // Git, env, provider, service: own > inherited from ancestors > resource > options/environment.
   // Detected git is the weakest layer; an ancestor's git already has it beneath.
-  const git = mergeGit(inherited.git ? undefined : defaults.detected?.git, fromResource.git, inherited.git, own.git);
+  const git = mergeGit(inherited.git ? undefined : detectedGitUnder(defaults.detected?.git, fromResource.git, own.git), fromResource.git, inherited.git, own.git);
   // The ancestors' git object itself (nothing layered on it) is shared; anything else is own.
   const gitShared = git !== undefined && git === inherited.git;
   if (git && !gitShared) r.git = git;
@@ -291,6 +291,19 @@ function applyValues(r: Record<string, unknown>, attrs: CiAttributes, bit: numbe
     }
   }
   return git ? { git, envelope } : { envelope };
+}
+
+/**
+ * The detected git, when it describes the same commit as what attributes say (or they say none):
+ * its author, message and times belong to one commit and must not be mixed into another's.
+ */
+function detectedGitUnder(detected: GitInfo | undefined, ...layers: Array<GitInfo | undefined>): GitInfo | undefined {
+  if (!detected) return undefined;
+  for (const layer of layers) {
+    if (layer?.sha !== undefined && layer.sha.toLowerCase() !== detected.sha?.toLowerCase()) return undefined;
+    if (layer?.repository_url !== undefined && detected.repository_url !== undefined && layer.repository_url !== detected.repository_url) return undefined;
+  }
+  return detected;
 }
 
 /**
