@@ -139,29 +139,38 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     maxBacklog: resolved.options.delivery.maxQueuedEvents,
     drainGraceMs,
   });
+  // Signal handlers go in before listening: a SIGTERM that arrives as soon as the address is
+  // printed (or before) drains and exits 0 instead of killing the process.
+  let signalled: string | undefined;
+  let onSignal: ((signal: string) => void) | undefined;
+  const onTerm = (): void => stop('SIGTERM');
+  const onInt = (): void => stop('SIGINT');
+  const stop = (signal: string): void => {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    signalled = signal;
+    onSignal?.(signal);
+  };
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
   let address: { url: string };
   try {
     address = await receiver.listen();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? '';
     process.stderr.write(`${PREFIX}: cannot listen on ${host}:${nums.port ?? 4318} (${code || (err instanceof Error ? err.message : String(err))})\n`);
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
     await exporter.shutdown();
     return 1;
   }
   process.stdout.write(`listening on ${address.url}\n`);
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      process.off('SIGTERM', onTerm);
-      process.off('SIGINT', onInt);
-      process.stderr.write(`${PREFIX}: ${signal}: draining (stop accepting, deliver what was received)\n`);
-      resolve();
-    };
-    const onTerm = (): void => stop('SIGTERM');
-    const onInt = (): void => stop('SIGINT');
-    process.on('SIGTERM', onTerm);
-    process.on('SIGINT', onInt);
+  const signal = await new Promise<string>((resolve) => {
+    if (signalled) resolve(signalled);
+    else onSignal = resolve;
   });
+  process.stderr.write(`${PREFIX}: ${signal}: draining (stop accepting, deliver what was received)\n`);
   await receiver.drain();
   return 0;
 }
