@@ -137,6 +137,22 @@ function makeRepo(t: { after(fn: () => void): void }): string {
   return dir;
 }
 
+test('detection: an origin that is a local path (a clone of a clone) names no repository; ssh and https remotes do', async (t) => {
+  for (const [origin, expected] of [
+    ['/srv/mirror/app.git', undefined],
+    ['../app', undefined],
+    ['file:///srv/mirror/app.git', undefined],
+    ['git@github.com:acme/app.git', 'git@github.com:acme/app.git'],
+    ['ssh://git@github.com/acme/app.git', 'ssh://git@github.com/acme/app.git'],
+    ['https://github.com/acme/app.git', 'https://github.com/acme/app.git'],
+  ] as const) {
+    const dir = makeRepo(t);
+    execFileSync('git', ['remote', 'set-url', 'origin', origin], { cwd: dir });
+    const raw = await detectGit(dir, process.env, 30_000);
+    assert.equal(raw.repository_url, expected, origin);
+  }
+});
+
 test('detection: a local git repository → sha, branch, author, committer, times, message, scrubbed remote', async (t) => {
   const dir = makeRepo(t);
   const sha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: dir, encoding: 'utf8' }).trim();

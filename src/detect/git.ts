@@ -81,7 +81,10 @@ async function readGit(cwd: string, env: Env, timeoutMs: number, d: Detection): 
   // A tag build is about the tag; a branch is only named when HEAD is on it (not detached).
   if (tag !== undefined) git.tag = tag;
   else if (branch !== undefined) git.branch = branch;
-  put('repository_url', (await run(cwd, env, deadline, ['config', '--get', 'remote.origin.url'], d))?.trim());
+  // Only a remote's address names the repository for Datadog: an origin that is a local path (a
+  // clone of a clone, as CI systems and tests make) says nothing outside this machine.
+  const origin = (await run(cwd, env, deadline, ['config', '--get', 'remote.origin.url'], d))?.trim();
+  if (origin !== undefined && (/^[a-z][a-z0-9+.-]*:\/\//i.test(origin) ? !/^file:/i.test(origin) : /^[^\s/@]+@[^\s/:]+:/.test(origin))) put('repository_url', origin);
   return git;
 }
 
