@@ -19,13 +19,16 @@ for (const k of ['DD_API_KEY', 'DD_SITE', 'DD_ENV']) delete process.env[k];
 const recent = (): number => Math.floor((Date.now() - 3_600_000) / 1000) * 1000;
 const events = (r: Run): string[] => r.intake.events.map((e) => JSON.stringify(e)).sort();
 
-for (const [name, make] of [
+/** Each producer's fixture trace(s), as its own tests build them. */
+const PRODUCERS = [
   ['cicd semconv', (t0: number) => [cicdRun(t0)]],
   ['jenkins', (t0: number) => [jenkinsBuild(t0)]],
   ['github actions exporters', (t0: number) => [otelCicdActionRun(t0)]],
   ['github receiver', (t0: number) => githubReceiverRun(t0)],
   ['gitlab receiver', (t0: number) => [gitlabPipeline(t0)]],
-] as const) {
+] as const;
+
+for (const [name, make] of PRODUCERS) {
   test(`${name} through DatadogCIPipelineSpanProcessor: the same events as through the exporter alone`, async (t) => {
     // One set of batches for both runs (a fixture may number its jobs as it builds them).
     const batches = make(recent());
@@ -39,13 +42,7 @@ for (const [name, make] of [
 
 // And through `serve`, where these traces usually live: the producer's spans cross OTLP/HTTP
 // (the SDK's protobuf exporter) and the receiver hands them to the same exporter.
-for (const [name, make] of [
-  ['cicd semconv', (t0: number) => [cicdRun(t0)]],
-  ['jenkins', (t0: number) => [jenkinsBuild(t0)]],
-  ['github actions exporters', (t0: number) => [otelCicdActionRun(t0)]],
-  ['github receiver', (t0: number) => githubReceiverRun(t0)],
-  ['gitlab receiver', (t0: number) => [gitlabPipeline(t0)]],
-] as const) {
+for (const [name, make] of PRODUCERS) {
   test(`${name} through serve (OTLP/HTTP protobuf): the same events as through the exporter alone`, async (t) => {
     const batches = make(recent());
     const alone = await runProducer(t, batches, { detectEnvironment: false });
