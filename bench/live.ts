@@ -7,13 +7,12 @@
 //    median of `node dist/cli.js run … -- true` minus median of `true` alone, interleaved.
 //    Target: median ≤ 150 ms. It includes Node's own start-up: that is what a build pays.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { DatadogCIPipelineExporter, DatadogCIPipelineSpanProcessor } from '../src/index.js';
+import { BUILT_CLI, builtCliIsCurrent } from '../testkit/built-cli.js';
 import { startIntake } from '../testkit/intake.js';
 import { median } from './measure.js';
 
@@ -31,7 +30,6 @@ export interface LiveResult {
 }
 
 const SCHEDULED_DELAY_MS = 1000;
-const root = fileURLToPath(new URL('..', import.meta.url));
 
 function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
@@ -76,15 +74,6 @@ async function stepLatency(steps: number): Promise<LiveResult['stepLatency']> {
   return { steps: latencies.length, p50Ms: quantile(sorted, 0.5), p99Ms: quantile(sorted, 0.99), maxMs: sorted[sorted.length - 1] ?? NaN };
 }
 
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ ms: number; code: number | null }> {
   const t0 = performance.now();
   return new Promise((resolve) => {
@@ -95,8 +84,8 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ m
 }
 
 async function runOverhead(runs: number, notes: string[]): Promise<LiveResult['runOverhead']> {
-  const cli = join(root, 'dist', 'cli.js');
-  if (!existsSync(cli) || statSync(cli).mtimeMs < newest(join(root, 'src'))) {
+  const cli = BUILT_CLI;
+  if (!builtCliIsCurrent()) {
     notes.push('run overhead: dist/cli.js is missing or older than src/; building it (npm run build)');
     const built = await timed('npm', ['run', '--silent', 'build'], process.env);
     if (built.code !== 0) {

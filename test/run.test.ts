@@ -3,35 +3,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { EXPORTER_FLAGS } from '../src/cli/exporter-options.js';
+import { BUILT_CLI, builtCliIsCurrent, REPO_ROOT } from '../testkit/built-cli.js';
 import { startIntake } from '../testkit/intake.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
 
 /** How to start the bin: the build when it is current, else the sources through tsx. */
-const CLI: string[] = (() => {
-  const dist = join(root, 'dist', 'cli.js');
-  try {
-    if (statSync(dist).mtimeMs >= newest(join(root, 'src'))) return [process.execPath, dist];
-  } catch {
-    // not built
-  }
-  return [process.execPath, '--import', 'tsx', join(root, 'src', 'cli', 'bin.ts')];
-})();
+const CLI: string[] = builtCliIsCurrent()
+  ? [process.execPath, BUILT_CLI]
+  : [process.execPath, '--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'bin.ts')];
 const CLI_SH = CLI.map((a) => `'${a}'`).join(' ');
 
 /** The test's environment without whatever the machine has (an API key, an endpoint, a parent trace). */
@@ -51,7 +35,7 @@ interface Ran {
 function run(args: string[], env: NodeJS.ProcessEnv, onStdout?: (text: string, child: ReturnType<typeof spawn>) => void): Promise<Ran> {
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(CLI[0]!, [...CLI.slice(1), 'run', ...args], { env, cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(CLI[0]!, [...CLI.slice(1), 'run', ...args], { env, cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => {
