@@ -7,7 +7,7 @@ import type { ReadyEvent } from './delivery/types.js';
 import { quote, type Diagnostics } from './diagnostics.js';
 import { VOCAB, type EvictReason, type StoreLevel } from './hierarchy/pending-store.js';
 import { readCiAttributes, type CiAttributes } from './mapping/attributes.js';
-import { LEVEL_ATTRIBUTE, LEVELS, type Level } from './mapping/fields.js';
+import { LEVEL_ATTRIBUTE, LEVELS, parseLevel, type Level } from './mapping/fields.js';
 import { mapSpanParts, parentOf, type Defaults, type Lineage, type SpanData } from './mapping/transform.js';
 import type { ResolvedOptions } from './options.js';
 import { eventJson } from './serialization/event-json.js';
@@ -276,18 +276,9 @@ const attributeKind = (key: string): string => (key.startsWith('ci.parameters.')
 /** A trace or span ID as it is (hex), or quoted when a hand-made span gave something else. */
 const idText = (id: string): string => (id.length <= 64 && /^[0-9a-fA-F]+$/.test(id) ? id : quote(id, 64));
 
-/** An error for a message: its stack, clipped and escaped (a message can be user data). */
-
-/** A `ci.level` value as a level (case and spaces forgiven), or undefined. */
-export function parseLevel(raw: unknown): Level | undefined {
-  if (raw === 'step' || raw === 'job' || raw === 'stage' || raw === 'pipeline') return raw;
-  if (raw === undefined || raw === null) return undefined;
-  const value = String(raw).trim().toLowerCase();
-  return (LEVELS as readonly string[]).includes(value) ? (value as Level) : undefined;
-}
-
 const STATUS_ATTRIBUTE = 'ci.status';
 
+/** An error for a message: its stack, clipped and escaped (a message can be user data). */
 export function errorText(err: unknown): string {
   let text: unknown = err;
   try {

@@ -11,9 +11,8 @@ import type { Context } from '@opentelemetry/api';
 import type { Diagnostics } from './diagnostics.js';
 import { quote } from './diagnostics.js';
 import { within } from './delivery/timers.js';
-import { parseLevel } from './events.js';
 import { LIVE, type DatadogCIPipelineExporter, type LiveItem, type LivePath } from './exporter.js';
-import { LEVEL_ATTRIBUTE, type Level } from './mapping/fields.js';
+import { LEVEL_ATTRIBUTE, parseLevel, type Level } from './mapping/fields.js';
 import { EMPTY_LINEAGE, parentOf, type Lineage } from './mapping/transform.js';
 import type { ReadableSpanLike, SpanProcessorLike } from './otel-types.js';
 

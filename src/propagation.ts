@@ -16,8 +16,7 @@ import {
   type Span,
 } from '@opentelemetry/api';
 import { PREFIX, quote } from './diagnostics.js';
-import { parseLevel } from './events.js';
-import type { Level } from './mapping/fields.js';
+import { parseLevel, type Level } from './mapping/fields.js';
 import { learnedLineage } from './processor.js';
 
 /** The environment variables this module reads and writes, by what they carry. */

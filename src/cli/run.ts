@@ -15,7 +15,7 @@ import { constants, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import type { Attributes, HrTime, SpanContext } from '@opentelemetry/api';
-import { LEVELS, type Level } from '../mapping/fields.js';
+import { LEVELS, parseLevel, type Level } from '../mapping/fields.js';
 import type { DatadogCIPipelineExporterOptions } from '../options.js';
 import type { ReadableSpanLike } from '../otel-types.js';
 import type { DatadogCIPipelineSpanProcessor } from '../processor.js';
@@ -133,8 +133,8 @@ async function setUp(values: Record<string, unknown>, env: NodeJS.ProcessEnv, co
   let level: Level = parent.parentLevel === undefined ? 'pipeline' : parent.parentLevel === 'job' || parent.parentLevel === 'step' ? 'step' : 'job';
   const askedLevel = values.level as string | undefined;
   if (askedLevel !== undefined) {
-    const l = askedLevel.trim().toLowerCase();
-    if ((LEVELS as readonly string[]).includes(l)) level = l as Level;
+    const asked = parseLevel(askedLevel);
+    if (asked) level = asked;
     else say(`--level ${JSON.stringify(askedLevel).slice(0, 60)} is not one of ${LEVELS.join(', ')}; using ${level}.`);
   }
   const attributes: Attributes = { ...parent.attributes };

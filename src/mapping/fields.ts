@@ -5,6 +5,14 @@
 export type Level = 'pipeline' | 'stage' | 'job' | 'step';
 export const LEVELS: readonly Level[] = ['pipeline', 'stage', 'job', 'step'];
 
+/** A `ci.level` value as a level (case and spaces forgiven), or undefined. */
+export function parseLevel(raw: unknown): Level | undefined {
+  if (raw === 'step' || raw === 'job' || raw === 'stage' || raw === 'pipeline') return raw;
+  if (raw === undefined || raw === null) return undefined;
+  const value = String(raw).trim().toLowerCase();
+  return (LEVELS as readonly string[]).includes(value) ? (value as Level) : undefined;
+}
+
 export type FieldType = 'string' | 'boolean' | 'integer' | 'string[]' | 'time';
 
 export interface FieldSpec {
