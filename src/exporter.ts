@@ -8,10 +8,9 @@ import { within } from './delivery/timers.js';
 import type { Delivery, ReadyEvent } from './delivery/types.js';
 import { Diagnostics, MAX_LINE, stderrLogger, type Counters } from './diagnostics.js';
 import { errorText, EventBuilder, internalKind } from './events.js';
-import type { Level } from './mapping/fields.js';
-import type { Lineage } from './mapping/transform.js';
 import { PendingStore, VOCAB, type StoreLevel } from './hierarchy/pending-store.js';
-import { LEVEL_ATTRIBUTE } from './mapping/fields.js';
+import { LEVEL_ATTRIBUTE, type Level } from './mapping/fields.js';
+import type { Lineage } from './mapping/transform.js';
 import { resolveOptions, type DatadogCIPipelineExporterOptions, type ResolvedOptions } from './options.js';
 import { admitSpan, refuse } from './span-shape.js';
 
