@@ -93,23 +93,9 @@ export class EventBuilder {
   private buildOne(span: SpanData, level: Level, inherited: Lineage, now: number, out: ReadyEvent[], vocabValues?: Attributes): Lineage {
     const resource = this.resourceInfo(span.resource);
     // The sink is passed inline: a named closure per span costs (tsx's keepNames wraps it).
-    const attrs = readCiAttributes(span.attributes, (key, problem) =>
-      this.diagnostics.once(`attr:${attributeKind(key)}`, `${describe(span, level)}: attribute ${attributeText(key)} ${problem}.`),
+    const attrs = this.attributesOf(span, level, vocabValues, (key, problem, from) =>
+      this.diagnostics.once(`attr:${attributeKind(key)}`, `${describe(span, level)}: attribute ${attributeText(key)}${from} ${problem}.`),
     );
-    // Another vocabulary's values (or Datadog's tag names) lie below the span's own ci.* keys.
-    let below = vocabValues;
-    if (attrs.datadog && this.vocab?.datadog) {
-      const fb = datadogFallback(span.attributes, level);
-      if (fb) below = layerBelow(fb.values, fb.tags, vocabValues);
-    }
-    if (below) {
-      const lower = readCiAttributes(below, (key, problem) =>
-        this.diagnostics.once(`attr:${key}`, `${describe(span, level)}: attribute ${key} (from another tool's vocabulary) ${problem}.`),
-      );
-      for (const v of attrs.values) lower.values.push(v);
-      attrs.values = lower.values;
-      if (lower.parameters) attrs.parameters = { ...lower.parameters, ...attrs.parameters };
-    }
     const mapped = mapSpanParts(span, level, attrs, resource.attrs, inherited, resource.defaults);
     scrubEvent(mapped.resource, mapped.shared, this.scrub);
     const what = describer(span, level, mapped.resource.name);
@@ -144,8 +130,34 @@ export class EventBuilder {
    */
   lineageAt(span: SpanData, level: Level, inherited: Lineage): Lineage {
     const resource = this.resourceInfo(span.resource);
-    const attrs = readCiAttributes(span.attributes, () => {});
+    const attrs = this.attributesOf(span, level, undefined, () => {});
     return mapSpanParts(span, level, attrs, resource.attrs, inherited, resource.defaults).lineage;
+  }
+
+  /**
+   * A span's `ci.*` attributes as the mapping reads them: its own keys over another vocabulary's
+   * values and Datadog's tag names (when it carries some). build() and lineageAt() both read them
+   * here, so the live path learns exactly the lineage the exporter computes.
+   */
+  private attributesOf(
+    span: SpanData,
+    level: Level,
+    vocabValues: Attributes | undefined,
+    onProblem: (key: string, problem: string, from: string) => void,
+  ): CiAttributes {
+    const attrs = readCiAttributes(span.attributes, (key, problem) => onProblem(key, problem, ''));
+    let below = vocabValues;
+    if (attrs.datadog && this.vocab?.datadog) {
+      const fb = datadogFallback(span.attributes, level);
+      if (fb) below = layerBelow(fb.values, fb.tags, vocabValues);
+    }
+    if (below) {
+      const lower = readCiAttributes(below, (key, problem) => onProblem(key, problem, " (from another tool's vocabulary)"));
+      for (const v of attrs.values) lower.values.push(v);
+      attrs.values = lower.values;
+      if (lower.parameters) attrs.parameters = { ...lower.parameters, ...attrs.parameters };
+    }
+    return attrs;
   }
 
   /**

@@ -139,6 +139,34 @@ test('the lineage learned at start gives exactly the events the exporter alone m
   assert.equal(byName(liveFinished, 'under explicit')[0]?.job_name, 'explicit job');
 });
 
+test("the lineage learned at start includes what Datadog's tag names give (git.*), as the exporter alone does", async (t) => {
+  const live = await startLive(t);
+  const pipeline = start(live.tracer, 'tagged', {
+    'ci.level': 'pipeline',
+    'ci.url': 'https://ci.example/t',
+    'git.repository_url': 'https://git.example/t.git',
+    'git.commit.sha': 'c'.repeat(40),
+    'git.commit.author.email': 't@example.com',
+    'git.branch': 'main',
+  });
+  const job = start(live.tracer, 'j', { 'ci.level': 'job', 'ci.url': 'https://ci.example/t/j' }, pipeline);
+  job.end();
+  pipeline.end();
+  await live.processor.forceFlush();
+  const liveFinished = live.intake.events.filter((e) => res(e).status !== 'running');
+
+  const intake2 = await startIntake();
+  t.after(() => intake2.close());
+  const alone = new DatadogCIPipelineExporter({ endpoint: intake2.endpoint, logger: () => undefined, detectEnvironment: false });
+  await new Promise<void>((resolve) => alone.export([...(live.recorder.spans as ReadableSpan[])].reverse(), () => resolve()));
+  await alone.shutdown();
+  const [liveJob] = byName(liveFinished, 'j');
+  assert.equal((liveJob?.git as Record<string, unknown> | undefined)?.sha, 'c'.repeat(40), "the job inherits the pipeline's git");
+  const key = (e: IntakeEvent): string => String(res(e).unique_id ?? res(e).id);
+  const sorted = (es: IntakeEvent[]): IntakeEvent[] => [...es].sort((a, b) => key(a).localeCompare(key(b)));
+  assert.deepEqual(sorted(liveFinished), sorted(intake2.events));
+});
+
 test('forceFlush waits for delivery; shutdown flushes and shuts the exporter down', async (t) => {
   const live = await startLive(t, { scheduledDelayMs: 60_000 });
   const pipeline = start(live.tracer, 'p', { 'ci.level': 'pipeline', 'ci.url': 'https://ci.example/p' });
