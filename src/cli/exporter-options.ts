@@ -60,10 +60,11 @@ export function exporterHelp(): string {
 export type FlagResult = { ok: true; options: DatadogCIPipelineExporterOptions } | { ok: false; message: string };
 
 /**
- * Parsed flag values (from parseArgs) and the environment → exporter options. Flags win over the
- * environment; what neither gives is left to the exporter's own defaults and fallbacks.
+ * Parsed flag values (from parseArgs) → exporter options. What the flags leave out is left to the
+ * exporter's own defaults and environment fallbacks (DD_SITE, DD_ENV, DD_CI_PIPELINE_ENDPOINT, …:
+ * resolveOptions reads them, and names the variable when one is wrong).
  */
-export function exporterOptionsFromFlags(values: Record<string, string | boolean | undefined | Array<string | boolean>>, env: NodeJS.ProcessEnv = process.env): FlagResult {
+export function exporterOptionsFromFlags(values: Record<string, string | boolean | undefined | Array<string | boolean>>): FlagResult {
   const options: Record<string, unknown> = {};
   for (const f of EXPORTER_FLAGS) {
     const raw = values[f.flag];
@@ -89,9 +90,6 @@ export function exporterOptionsFromFlags(values: Record<string, string | boolean
   if (typeof vocab === 'string') {
     const v = vocab.trim().toLowerCase();
     options.vocabularies = v === 'all' || v === 'true' ? true : v === 'none' || v === 'false' ? false : list(vocab);
-  }
-  if (options.endpoint === undefined && env.DD_CI_PIPELINE_ENDPOINT !== undefined && env.DD_CI_PIPELINE_ENDPOINT.trim() !== '') {
-    options.endpoint = env.DD_CI_PIPELINE_ENDPOINT.trim();
   }
   const keyFile = values['api-key-file'];
   if (typeof keyFile === 'string') {

@@ -115,7 +115,7 @@ const SAMPLED = 1; // TraceFlags.SAMPLED
 
 /** The span and the processor, or undefined when telemetry is off (said in one line). */
 async function setUp(values: Record<string, unknown>, env: NodeJS.ProcessEnv, command: string, args: string[]): Promise<Telemetry | undefined> {
-  const flags = exporterOptionsFromFlags(values as Parameters<typeof exporterOptionsFromFlags>[0], env);
+  const flags = exporterOptionsFromFlags(values as Parameters<typeof exporterOptionsFromFlags>[0]);
   if (!flags.ok) {
     say(`${flags.message}; running the command without telemetry.`);
     return undefined;
@@ -123,7 +123,7 @@ async function setUp(values: Record<string, unknown>, env: NodeJS.ProcessEnv, co
   const options: DatadogCIPipelineExporterOptions = { ...flags.options };
   options.service ??= nonEmpty(env.DD_CI_PIPELINE_SERVICE);
   options.providerName ??= nonEmpty(env.DD_CI_PIPELINE_PROVIDER_NAME);
-  if (options.apiKey === undefined && nonEmpty(env.DD_API_KEY) === undefined && options.endpoint === undefined) {
+  if (options.apiKey === undefined && nonEmpty(env.DD_API_KEY) === undefined && options.endpoint === undefined && nonEmpty(env.DD_CI_PIPELINE_ENDPOINT) === undefined) {
     say('no Datadog API key (DD_API_KEY or --api-key-file) and no --endpoint: running the command without telemetry.');
     return undefined;
   }

@@ -87,7 +87,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     process.stderr.write(`${PREFIX}: --api-key is not accepted (a flag shows in ps and shell history): set DD_API_KEY or use --api-key-file\n`);
     return 2;
   }
-  const flags = exporterOptionsFromFlags(values, env);
+  const flags = exporterOptionsFromFlags(values);
   if (!flags.ok) {
     process.stderr.write(`${PREFIX}: ${flags.message}\n`);
     return 2;
