@@ -202,8 +202,8 @@ const BIN = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
 
 /** The bin (from source, through tsx) as a child process: `serve` + args. */
 
-export function startBin(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', BIN, 'serve', ...args], {
+export function startBin(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []) {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...nodeArgs, BIN, 'serve', ...args], {
     env: { ...process.env, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -221,6 +221,35 @@ export function startBin(args: string[], env: Record<string, string> = {}) {
     void exited.then((code) => reject(new Error(`serve exited ${code} before listening: ${stderr}`)));
   });
   listening.catch(() => undefined);
-  return { child, listening, exited, out: () => stdout, err: () => stderr };
+  /** With the heap probe loaded (startBin(…, …, HEAP_PROBE_ARGS)): the child's memory after a full GC. */
+  const heap = (): Promise<HeapReading> =>
+    new Promise((resolve, reject) => {
+      const from = stderr.length;
+      const timer = setTimeout(() => reject(new Error('no heap-probe line within 30 s (was the probe loaded?)')), 30_000);
+      const onData = (): void => {
+        const m = /heap-probe (\{.*\})\n/.exec(stderr.slice(from));
+        if (!m) return;
+        clearTimeout(timer);
+        child.stderr.off('data', onData);
+        resolve(JSON.parse(m[1]!) as HeapReading);
+      };
+      child.stderr.on('data', onData);
+      child.kill('SIGUSR2');
+    });
+  return { child, listening, exited, heap, out: () => stdout, err: () => stderr };
+}
+
+/** Node arguments that load test/support/heap-probe.ts into a child started by startBin. */
+export const HEAP_PROBE_ARGS = ['--expose-gc', '--import', fileURLToPath(new URL('./heap-probe.ts', import.meta.url))];
+
+export interface HeapReading {
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+  rss: number;
+  heapUsedBeforeGc: number;
+  rssBeforeGc: number;
+  gc: number;
 }
 
