@@ -4,7 +4,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startIntake } from '../testkit/intake.js';
 import { assertAllValid, endInterleaved, openTree } from './support/trace-helpers.js';
-import { assertPipelineArrived, otlpExporter, otlpProvider, pipelineSpec, spanCount, startBin } from './support/otlp-serve.js';
+import { assertPipelineArrived, get, otlpExporter, otlpProvider, pipelineSpec, post, spanCount, startBin } from './support/otlp-serve.js';
+
+/** Polls `cond` every 20 ms (a test's own deadline bounds the wait). */
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 20));
+}
 
 test('serve (bin): SIGTERM with spans in flight loses nothing and exits 0 within shutdownTimeoutMs', async (t) => {
   // Every delivery takes 300 ms: at SIGTERM, events are still queued or in flight.
@@ -36,6 +41,49 @@ test('serve (bin): SIGTERM with spans in flight loses nothing and exits 0 within
   assertAllValid(intake);
   assert.match(bin.err(), /SIGTERM: draining/);
   assert.ok(!bin.err().includes('test-key-not-logged'));
+  await provider.shutdown();
+});
+
+test('serve (bin): while draining, /healthz answers 503 and new spans get 503 + Retry-After; then all is delivered, exit 0', { timeout: 60_000 }, async (t) => {
+  // The intake holds every answer until the test opens the gate: the drain lasts as long as the
+  // test needs, with no timing to race.
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const intake = await startIntake({ respond: async () => { await gate; return undefined; } });
+  t.after(async () => {
+    open();
+    await intake.close();
+  });
+  const bin = startBin(['--port', '0', '--endpoint', intake.endpoint, '--shutdown-timeout-ms', '30000']);
+  t.after(() => bin.child.kill('SIGKILL'));
+  const url = await bin.listening;
+  const provider = otlpProvider(otlpExporter(url, 'proto', false));
+  const spec = pipelineSpec('drain-p', 1, 2, 2);
+  const tree = openTree(provider.getTracer('ci'), spec);
+  endInterleaved(tree);
+  await provider.forceFlush();
+  assert.equal((await get(url, '/healthz')).status, 200);
+  await until(() => intake.requests.length > 0); // delivery has begun and waits at the gate
+
+  bin.child.kill('SIGTERM');
+  await until(() => /SIGTERM: draining/.test(bin.err()));
+  const health = await get(url, '/healthz');
+  assert.equal(health.status, 503, 'draining is visible to probes');
+  assert.equal(health.body.toString(), 'draining\n');
+  const late = { traceId: '0102030405060708090a0b0c0d0e0f10', spanId: '0102030405060708', name: 'late', startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000000000001', attributes: [{ key: 'ci.level', value: { stringValue: 'pipeline' } }] };
+  const refused = await post(url, JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [late] }] }] }), { 'Content-Type': 'application/json' });
+  assert.equal(refused.status, 503, 'new spans are refused while draining');
+  assert.equal(refused.headers['retry-after'], '1');
+  assert.equal((JSON.parse(refused.body.toString()) as { code: number }).code, 14, 'google.rpc.Code UNAVAILABLE');
+  assert.match((await get(url, '/metrics')).body.toString(), /datadog_ci_pipeline_serve_draining 1\n/);
+  assert.equal(bin.child.exitCode, null, 'still draining: nothing was delivered yet');
+
+  open();
+  assert.equal(await bin.exited, 0, bin.err());
+  assert.equal(intake.events.length, spanCount(spec), bin.err());
+  assertPipelineArrived(intake, tree, spec);
+  assertAllValid(intake);
+  assert.ok(intake.events.every((e) => e.attributes.resource.name !== 'late'), 'the refused span was not taken');
   await provider.shutdown();
 });
 

@@ -155,9 +155,12 @@ export class Receiver {
   }
 
   /**
-   * Stops accepting, lets requests in progress finish (up to drainGraceMs: their spans are then
-   * the exporter's), closes the connections and shuts the exporter down (it delivers or spools
-   * everything within its shutdownTimeoutMs).
+   * Stops taking spans, lets requests in progress finish (up to drainGraceMs: their spans are
+   * then the exporter's), shuts the exporter down (it delivers or spools everything within its
+   * shutdownTimeoutMs), then closes the listener and the connections. The listener stays open
+   * meanwhile so that the drain is visible: /healthz answers 503 (a load balancer or an
+   * orchestrator's probe takes the instance out), POSTs 503 + Retry-After (the collector keeps
+   * the spans and retries them elsewhere or later), /metrics shows the queue emptying.
    */
   drain(): Promise<void> {
     this.drainPromise ??= this.doDrain();
@@ -166,7 +169,8 @@ export class Receiver {
 
   private async doDrain(): Promise<void> {
     this.draining = true;
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // Idle keep-alive connections go now: a client's next request opens a new connection and
+    // reads the 503 with `Connection: close`.
     this.server.closeIdleConnections();
     if (this.active > 0) {
       await new Promise<void>((resolve) => {
@@ -178,10 +182,14 @@ export class Receiver {
         });
       });
     }
-    this.server.closeAllConnections();
-    for (const s of this.sockets) s.destroy();
-    await closed;
-    await this.sink.shutdown();
+    try {
+      await this.sink.shutdown();
+    } finally {
+      const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+      this.server.closeAllConnections();
+      for (const s of this.sockets) s.destroy();
+      await closed;
+    }
   }
 
   private count(status: number): void {
@@ -217,7 +225,9 @@ export class Receiver {
     if (req.method === 'GET' && path === '/healthz') {
       const status = this.draining ? 503 : 200;
       this.count(status);
-      res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' }).end(this.draining ? 'draining\n' : 'ok\n');
+      const headers: Record<string, string> = { 'Content-Type': 'text/plain; charset=utf-8' };
+      if (this.draining) headers.Connection = 'close';
+      res.writeHead(status, headers).end(this.draining ? 'draining\n' : 'ok\n');
       return;
     }
     if (req.method === 'GET' && path === '/metrics') {
