@@ -18,7 +18,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { startIntake } from '../testkit/intake.js';
 import { captureBodies, get, HEAP_PROBE_ARGS, pipelineSpec, startBin } from './support/otlp-serve.js';
@@ -35,6 +37,12 @@ const MAX_REMEMBERED = 200;
  * request's spans: 10-100s of KiB for the fuzz's mix) grows past this within 200 bodies.
  */
 const HEAP_ALLOWANCE = 4 * MIB;
+/**
+ * What the live objects of one constructor may gain over the run: the capped stores' nodes,
+ * lineages and maps, and what the first use of a code path keeps (a few hundred in all). A
+ * request's spans left behind are ~10 objects a span, its decoded tree ~25.
+ */
+const OBJECT_ALLOWANCE = 1_000;
 
 /** mulberry32: small, seeded, good enough to pick mutations. */
 function prng(seed: number): () => number {
@@ -205,10 +213,12 @@ function rssOf(pid: number): number {
 test(`fuzz serve: ${RUNS} mutated bodies (seed ${SEED}): allowed answers only, fast, bounded memory`, { timeout: 900_000 }, async (t) => {
   // serve runs as the real bin in its own process, so its RSS is its own.
   const intake = await startIntake({ record: false });
+  const snapshots = mkdtempSync(join(tmpdir(), 'fuzz-serve-'));
+  t.after(() => rmSync(snapshots, { recursive: true, force: true }));
   t.after(() => intake.close());
   const bin = startBin(
     ['--port', '0', '--endpoint', intake.endpoint, '--shutdown-timeout-ms', '5000', '--max-pending-spans', String(MAX_PENDING), '--max-remembered-spans', String(MAX_REMEMBERED)],
-    {},
+    { HEAP_PROBE_DIR: snapshots },
     HEAP_PROBE_ARGS,
   );
   t.after(() => bin.child.kill('SIGKILL'));
@@ -219,7 +229,7 @@ test(`fuzz serve: ${RUNS} mutated bodies (seed ${SEED}): allowed answers only, f
     for (const c of await captureBodies(kind, false, (i) => pipelineSpec(`fz-${kind}-${i}`, 2, 2, 2, { 'ci.git.sha': '0123456789abcdef0123456789abcdef01234567' }), 3)) seeds[kind].push(c.body);
   }
   assert.ok(seeds.proto.length > 0 && seeds.json.length > 0);
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  let agent = new Agent({ keepAlive: true, maxSockets: 1 });
   t.after(() => agent.destroy());
   const send = (c: Case): Promise<{ status: number; retryAfter: string | undefined }> =>
     new Promise((resolve, reject) => {
@@ -240,8 +250,11 @@ test(`fuzz serve: ${RUNS} mutated bodies (seed ${SEED}): allowed answers only, f
   let peak = rssStart;
   const rnd = prng(SEED);
   const statuses = new Map<number, number>();
+  /** The small bodies, sent again for the count of live objects (the big ones would only add time). */
+  const replay: Case[] = [];
   for (let i = 0; i < RUNS; i++) {
     const c = mutate(seeds, rnd);
+    if (c.body.length <= 64 * 1024) replay.push(c);
     const started = Date.now();
     const a = await send(c);
     const took = Date.now() - started;
@@ -268,6 +281,24 @@ test(`fuzz serve: ${RUNS} mutated bodies (seed ${SEED}): allowed answers only, f
   assert.ok(gauge('pending_spans') <= MAX_PENDING, `held spans ${gauge('pending_spans')} ≤ ${MAX_PENDING}`);
   assert.equal(gauge('serve_backlog_spans'), 0);
   assert.ok(gauge('serve_spans_received_total') > MAX_REMEMBERED, 'more spans than the stores may keep went through');
+
+  // Live objects by constructor, before and after the small bodies are sent once more: what one
+  // request leaves behind shows as a count that grows with the bodies (the heap's bytes would
+  // hide a few KiB a request in its noise). The snapshots come after the RSS figures: taking one
+  // raises the child's RSS.
+  const before = await bin.heap({ objects: true });
+  agent.destroy(); // reading the snapshot can outlast serve's keep-alive timeout
+  agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  for (const c of replay) {
+    const a = await send(c);
+    assert.ok([200, 400, 413, 415].includes(a.status) || a.retryAfter !== undefined, `replay (${c.what}): answered ${a.status}`);
+  }
+  const after = await bin.heap({ objects: true });
+  const grew = Object.entries(after.objects).map(([k, n]) => [k, n - (before.objects[k] ?? 0)] as const).filter(([, d]) => d !== 0).sort((x, y) => y[1] - x[1]);
+  t.diagnostic(`live objects after ${replay.length} small bodies again, most grown: ${grew.slice(0, 8).map(([k, d]) => `${k} ${d > 0 ? '+' : ''}${d}`).join(', ')}; ReceivedSpan ${after.objects.ReceivedSpan ?? 0}`);
+  assert.ok(Object.keys(before.objects).length > 0, 'the snapshot was read');
+  for (const [name, d] of grew) assert.ok(d <= OBJECT_ALLOWANCE, `${d} more live ${name} objects after ${replay.length} bodies`);
+  assert.ok((after.objects.ReceivedSpan ?? 0) <= MAX_PENDING, `${after.objects.ReceivedSpan} received spans alive; only held ones (≤ ${MAX_PENDING}) may be`);
   assert.ok((statuses.get(200) ?? 0) > 0 && (statuses.get(400) ?? 0) > 0, 'the mutations reach both the decoder and its refusals');
   bin.child.kill('SIGTERM');
   assert.equal(await bin.exited, 0, 'serve stayed up and drains cleanly');

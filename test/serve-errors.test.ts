@@ -199,3 +199,88 @@ test('serve: connections beyond the cap are refused; the service keeps serving',
   await new Promise((r) => setTimeout(r, 50));
   await healthy(serve);
 });
+
+test('serve: answers in the request encoding: protobuf 200 and partial_success, 404, 405, 503 past the bytes held at once', async (t) => {
+  const serve = await startServe(t, { receiver: { maxBufferedBytes: 4096 } });
+  const { request, response } = otlpTypes();
+  const span = (traceId: Buffer, name: string) => ({ traceId, spanId: Buffer.alloc(8, 2), name, startTimeUnixNano: '1700000000000000000', endTimeUnixNano: '1700000000000000001' });
+  const body = (...spans: object[]) => Buffer.from(request.encode(request.fromObject({ resourceSpans: [{ scopeSpans: [{ spans }] }] })).finish());
+
+  // 200: an ExportTraceServiceResponse in protobuf, the request's encoding.
+  let a = await post(serve.url, body(span(Buffer.alloc(16, 1), 'ok')), PROTO);
+  assert.equal(a.status, 200);
+  assert.equal(a.headers['content-type'], 'application/x-protobuf');
+  assert.deepEqual(response.toObject(response.decode(a.body)), {});
+  // partial_success in protobuf: rejected_spans and a message naming the span.
+  a = await post(serve.url, body(span(Buffer.alloc(15, 1), 'short'), span(Buffer.alloc(16, 3), 'fine')), PROTO);
+  assert.equal(a.status, 200);
+  const r = response.toObject(response.decode(a.body), { longs: Number }) as { partialSuccess?: { rejectedSpans: number; errorMessage: string } };
+  assert.equal(r.partialSuccess?.rejectedSpans, 1);
+  assert.match(r.partialSuccess?.errorMessage ?? '', /span "short" .*trace_id must be 16 bytes, got 15/);
+
+  // 404 and 405: a google.rpc.Status too, JSON when the request was JSON.
+  a = await post(serve.url, '{}', JSON_CT, 'POST', '/v1/metrics');
+  assert.equal(a.status, 404);
+  assert.equal(jsonStatus(a).code, 5);
+  a = await get(serve.url, '/nowhere');
+  assert.equal(a.status, 404);
+  assert.equal(protoStatus(a).code, 5);
+  a = await post(serve.url, '', JSON_CT, 'PUT');
+  assert.equal(a.status, 405);
+  assert.equal(a.headers.allow, 'POST');
+  assert.equal(jsonStatus(a).code, 12);
+
+  // More request bytes than may be held at once (here 4 KiB, by default 4 × the body limit):
+  // 503 + Retry-After, not 413: the same body fits once others have been read.
+  a = await post(serve.url, Buffer.alloc(8192, 0x0a), PROTO);
+  assert.equal(a.status, 503);
+  assert.equal(a.headers['retry-after'], '1');
+  assert.equal(protoStatus(a).code, 14);
+  await healthy(serve);
+  assert.equal((await post(serve.url, body(span(Buffer.alloc(16, 4), 'after')), PROTO)).status, 200);
+});
+
+test('serve: 429 + Retry-After when the exporter has as many events queued as the backlog allows', async (t) => {
+  let queued = 5;
+  const sink = {
+    export: (_spans: unknown[], cb: (r: { code: 0 }) => void) => cb({ code: 0 }),
+    getCounters: () => ({ queued, pending: 0, eventsReady: 0, eventsSent: 0, spooled: 0, requests: 0, dropped: {} }) as never,
+    shutdown: async () => undefined,
+  };
+  const receiver = new Receiver(sink as never, { port: 0, maxBacklog: 5, log: () => undefined });
+  const { url } = await receiver.listen();
+  t.after(() => receiver.drain());
+  let a = await post(url, '{}', JSON_CT);
+  assert.equal(a.status, 429);
+  assert.equal(a.headers['retry-after'], '1');
+  queued = 4;
+  a = await post(url, '{}', JSON_CT);
+  assert.equal(a.status, 200);
+});
+
+test('serve: the defaults: a 20 MiB body limit, a 10 s header timeout; a body that trickles is cut off at the request timeout', async (t) => {
+  const sink = { export: (_s: unknown[], cb: (r: { code: 0 }) => void) => cb({ code: 0 }), getCounters: () => ({ queued: 0 }) as never, shutdown: async () => undefined };
+  const defaults = new Receiver(sink as never, { port: 0, log: () => undefined });
+  const { url } = await defaults.listen();
+  t.after(() => defaults.drain());
+  assert.equal(defaults.server.headersTimeout, 10_000);
+  const limit = 20 * 1024 * 1024;
+  let a = await post(url, Buffer.alloc(limit + 1, 0x0a), PROTO);
+  assert.equal(a.status, 413);
+  assert.match(protoStatus(a).message, new RegExp(`limit of ${limit} bytes`));
+  // Exactly the limit is read (and refused by the decoder's message count, not by its size).
+  a = await post(url, Buffer.alloc(limit, 0), PROTO);
+  assert.notEqual(a.status, 413);
+
+  const serve = await startServe(t, { receiver: { headersTimeoutMs: 300, requestTimeoutMs: 600 } });
+  const port = Number(new URL(serve.url).port);
+  const answer = await new Promise<string>((resolve) => {
+    const s = connect(port, '127.0.0.1', () => s.write('POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 100\r\n\r\n0123456789'));
+    let got = '';
+    s.on('data', (d) => (got += d.toString()));
+    s.on('close', () => resolve(got));
+    s.on('error', () => undefined);
+  });
+  assert.match(answer, /^HTTP\/1\.1 408 /);
+  await healthy(serve);
+});

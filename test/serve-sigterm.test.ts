@@ -2,6 +2,11 @@
 // OTLP exporter, and on SIGTERM stops accepting, delivers everything it received, exits 0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EXPORTER_FLAGS } from '../src/cli/exporter-options.js';
+import { SERVE_FLAGS } from '../src/cli/serve.js';
 import { startIntake } from '../testkit/intake.js';
 import { assertAllValid, endInterleaved, openTree } from './support/trace-helpers.js';
 import { assertPipelineArrived, get, otlpExporter, otlpProvider, pipelineSpec, post, spanCount, startBin } from './support/otlp-serve.js';
@@ -93,9 +98,9 @@ test('serve (bin): --help lists every flag; an API key flag is refused; a bad fl
   const key = startBin(['--api-key', 'abc123secret']);
   const bad = startBin(['--port', 'x']);
   assert.equal(await help.exited, 0);
-  for (const flag of ['--host', '--port', '--endpoint', '--token', '--api-key-file', '--max-body-bytes', '--max-connections', '--headers-timeout-ms', '--shutdown-timeout-ms', '--spool-dir']) {
-    assert.ok(help.out().includes(flag), `--help lists ${flag}`);
-  }
+  // Every flag: the receiver's own and every exporter option's.
+  for (const { flag } of [...SERVE_FLAGS, ...EXPORTER_FLAGS]) assert.match(help.out(), new RegExp(`  --${flag} `), `--help lists --${flag}`);
+  for (const v of ['DD_API_KEY', 'DD_SITE', 'DD_CI_PIPELINE_ENDPOINT', 'DD_CI_PIPELINE_SERVE_TOKEN']) assert.ok(help.out().includes(v), `--help names ${v}`);
   assert.equal(await key.exited, 2);
   assert.match(key.err(), /DD_API_KEY/);
   assert.ok(!key.err().includes('abc123secret'));
@@ -109,4 +114,54 @@ test('serve (bin): warns when listening beyond loopback without a token', async 
   assert.match(bin.err(), /warning: listening on 0\.0\.0\.0 without a token/);
   bin.child.kill('SIGINT');
   assert.equal(await bin.exited, 0);
+});
+
+test('serve (bin): token and endpoint from the environment, the API key from --api-key-file; no warning beyond loopback with a token', async (t) => {
+  const intake = await startIntake();
+  t.after(() => intake.close());
+  const dir = mkdtempSync(join(tmpdir(), 'serve-key-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'key'), 'key-from-file-0123\n');
+  const bin = startBin(['--host', '0.0.0.0', '--port', '0', '--api-key-file', join(dir, 'key')], { DD_CI_PIPELINE_SERVE_TOKEN: 'env-token-4567', DD_CI_PIPELINE_ENDPOINT: intake.endpoint, DD_API_KEY: '' });
+  t.after(() => bin.child.kill('SIGKILL'));
+  const url = (await bin.listening).replace('0.0.0.0', '127.0.0.1');
+  const span = { traceId: '0102030405060708090a0b0c0d0e0f10', spanId: '0102030405060708', name: 'env-pipeline', startTimeUnixNano: String(BigInt(Date.now() - 1000) * 1_000_000n), endTimeUnixNano: String(BigInt(Date.now()) * 1_000_000n), attributes: [{ key: 'ci.level', value: { stringValue: 'pipeline' } }, { key: 'ci.url', value: { stringValue: 'https://ci.example/1' } }] };
+  const body = JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [span] }] }] });
+  assert.equal((await post(url, body, { 'Content-Type': 'application/json' })).status, 401);
+  assert.equal((await post(url, body, { 'Content-Type': 'application/json', Authorization: 'Bearer env-token-4567' })).status, 200);
+  bin.child.kill('SIGTERM');
+  assert.equal(await bin.exited, 0, bin.err());
+  assert.equal(intake.events.length, 1, bin.err());
+  assert.equal(intake.requests[0]!.headers['dd-api-key'], 'key-from-file-0123');
+  assert.doesNotMatch(bin.err(), /warning: listening/);
+  assert.ok(!bin.err().includes('env-token-4567') && !bin.err().includes('key-from-file-0123'), 'neither the token nor the key is logged');
+});
+
+test('serve (bin): SIGTERM while Datadog is unreachable: spools what it received, exits 0; the next serve sends it', { timeout: 60_000 }, async (t) => {
+  const spool = mkdtempSync(join(tmpdir(), 'serve-spool-'));
+  t.after(() => rmSync(spool, { recursive: true, force: true }));
+  // Port 9 (discard) refuses connections: every delivery fails and is retried until the deadline.
+  const down = startBin(['--port', '0', '--endpoint', 'http://127.0.0.1:9/api/v2/ci/pipeline', '--spool-dir', spool, '--shutdown-timeout-ms', '3000']);
+  t.after(() => down.child.kill('SIGKILL'));
+  const url = await down.listening;
+  const provider = otlpProvider(otlpExporter(url, 'json', true));
+  const spec = pipelineSpec('spooled-p', 1, 2, 2);
+  const tree = openTree(provider.getTracer('ci'), spec);
+  endInterleaved(tree);
+  await provider.forceFlush();
+  down.child.kill('SIGTERM');
+  assert.equal(await down.exited, 0, down.err());
+  assert.ok(readdirSync(spool).length > 0, 'the spool holds the undelivered events');
+
+  const intake = await startIntake();
+  t.after(() => intake.close());
+  const next = startBin(['--port', '0', '--endpoint', intake.endpoint, '--spool-dir', spool]);
+  t.after(() => next.child.kill('SIGKILL'));
+  await next.listening;
+  await intake.waitForEvents(spanCount(spec), 20_000);
+  next.child.kill('SIGTERM');
+  assert.equal(await next.exited, 0, next.err());
+  assert.equal(intake.events.length, spanCount(spec));
+  assertPipelineArrived(intake, tree, spec);
+  await provider.shutdown();
 });

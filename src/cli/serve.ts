@@ -12,7 +12,7 @@ import { exporterHelp, exporterOptionsFromFlags, exporterParseOptions } from './
 
 const PREFIX = 'datadog-ci-pipeline-exporter serve';
 
-const SERVE_FLAGS: Array<{ flag: string; kind: 'string' | 'number'; help: string }> = [
+export const SERVE_FLAGS: Array<{ flag: string; kind: 'string' | 'number'; help: string }> = [
   { flag: 'host', kind: 'string', help: 'address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)' },
   { flag: 'port', kind: 'number', help: 'port to listen on (default 4318, the OTLP/HTTP port; 0 picks a free one)' },
   { flag: 'token', kind: 'string', help: 'require Authorization: Bearer <token> (env DD_CI_PIPELINE_SERVE_TOKEN, preferred: a flag shows in ps)' },

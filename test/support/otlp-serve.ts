@@ -4,6 +4,8 @@
 // arrived whole, once, and linked.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:http';
@@ -221,17 +223,28 @@ export function startBin(args: string[], env: Record<string, string> = {}, nodeA
     void exited.then((code) => reject(new Error(`serve exited ${code} before listening: ${stderr}`)));
   });
   listening.catch(() => undefined);
-  /** With the heap probe loaded (startBin(…, …, HEAP_PROBE_ARGS)): the child's memory after a full GC. */
-  const heap = (): Promise<HeapReading> =>
+  /**
+   * With the heap probe loaded (startBin(…, { HEAP_PROBE_DIR }, HEAP_PROBE_ARGS)): the child's
+   * memory after a full GC and, with `objects`, its live objects by constructor name (a heap
+   * snapshot: seconds, and it leaves the child's RSS higher).
+   */
+  const heap = (o: { objects?: boolean } = {}): Promise<HeapReading> =>
     new Promise((resolve, reject) => {
+      if (o.objects) writeFileSync(join(env.HEAP_PROBE_DIR!, 'want-snapshot'), '');
       const from = stderr.length;
-      const timer = setTimeout(() => reject(new Error('no heap-probe line within 30 s (was the probe loaded?)')), 30_000);
+      const timer = setTimeout(() => reject(new Error('no heap-probe line within 60 s (was the probe loaded?)')), 60_000);
       const onData = (): void => {
         const m = /heap-probe (\{.*\})\n/.exec(stderr.slice(from));
         if (!m) return;
         clearTimeout(timer);
         child.stderr.off('data', onData);
-        resolve(JSON.parse(m[1]!) as HeapReading);
+        const r = JSON.parse(m[1]!) as Omit<HeapReading, 'objects'> & { snapshot: string };
+        let objects: Record<string, number> = {};
+        if (r.snapshot) {
+          objects = countObjects(readFileSync(r.snapshot, 'utf8'));
+          rmSync(r.snapshot, { force: true });
+        }
+        resolve({ ...r, objects });
       };
       child.stderr.on('data', onData);
       child.kill('SIGUSR2');
@@ -251,5 +264,23 @@ export interface HeapReading {
   heapUsedBeforeGc: number;
   rssBeforeGc: number;
   gc: number;
+  /** Live objects after GC by constructor name (heap snapshot nodes of type object); {} without HEAP_PROBE_DIR. */
+  objects: Record<string, number>;
+}
+
+/** A V8 heap snapshot (JSON) → its nodes of type "object", counted by constructor name. */
+function countObjects(json: string): Record<string, number> {
+  const snap = JSON.parse(json) as { snapshot: { meta: { node_fields: string[]; node_types: [string[]] } }; nodes: number[]; strings: string[] };
+  const fields = snap.snapshot.meta.node_fields;
+  const typeAt = fields.indexOf('type');
+  const nameAt = fields.indexOf('name');
+  const objectType = snap.snapshot.meta.node_types[0].indexOf('object');
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < snap.nodes.length; i += fields.length) {
+    if (snap.nodes[i + typeAt] !== objectType) continue;
+    const name = snap.strings[snap.nodes[i + nameAt]!]!;
+    counts[name] = (counts[name] ?? 0) + 1;
+  }
+  return counts;
 }
 
