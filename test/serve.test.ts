@@ -3,6 +3,7 @@
 // validating intake: every event arrives exactly once, exactly linked.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { DROP_REASONS } from '../src/diagnostics.js';
 import { assertAllValid, endInterleaved, openTree } from './support/trace-helpers.js';
 import { assertPipelineArrived, get, otlpExporter, otlpProvider, pipelineSpec, spanCount, startServe, type ClientKind } from './support/otlp-serve.js';
 
@@ -37,6 +38,11 @@ for (const [kind, gzip] of CLIENTS) {
     assert.match(metrics, new RegExp(`datadog_ci_pipeline_serve_spans_received_total ${total}\\n`));
     assert.match(metrics, new RegExp(`datadog_ci_pipeline_events_sent_total ${total}\\n`));
     assert.match(metrics, /datadog_ci_pipeline_serve_requests_total\{code="200"\} \d+/);
+    // Dropped by reason (every reason, zero here), queue depth, held spans, draining.
+    for (const reason of DROP_REASONS) assert.match(metrics, new RegExp(`datadog_ci_pipeline_events_dropped_total\\{reason="${reason}"\\} 0\n`));
+    assert.match(metrics, /datadog_ci_pipeline_queue_depth 0\n/);
+    assert.match(metrics, /datadog_ci_pipeline_pending_spans 0\n/);
+    assert.match(metrics, /datadog_ci_pipeline_serve_draining 0\n/);
     assert.equal((await get(serve.url, '/healthz')).status, 200);
   });
 }
