@@ -15,6 +15,7 @@
 import type { Level } from '../mapping/fields.js';
 import { hrTimeToMs } from '../mapping/time.js';
 import { EMPTY_LINEAGE, parentOf, type Lineage, type SpanData } from '../mapping/transform.js';
+import { holdable } from './record.js';
 
 /**
  * A span without `ci.level` that another tool's vocabulary recognises: whether it is an event,
@@ -44,27 +45,46 @@ export interface HierarchyLimits {
   maxAgeMs: number;
 }
 
-interface Node {
-  spanId: string;
-  traceId: string;
-  /** The map of this node's trace that holds it. */
-  trace: Map<string, Node>;
-  /** Set while held or being resolved. */
-  span?: SpanData;
+/** One trace's nodes by span ID; it knows its trace ID, so that its nodes need not each hold it. */
+class Trace extends Map<string, Node> {
+  constructor(readonly traceId: string) {
+    super();
+  }
+}
+
+/**
+ * A span (or a placeholder for a parent that has not arrived). A class with every field set in
+ * the constructor: all nodes share one hidden class, fields in-object (an object literal grown
+ * field by field spills into a separate property array). Held for as long as the build runs, so
+ * each field counts: see record.ts for the held span itself.
+ */
+class Node {
+  /** Set while held or being resolved (a HeldSpan while held: record.ts). */
+  span: SpanData | undefined = undefined;
   /** True while in the held set (waiting for its parent). */
-  held?: boolean;
+  held = false;
   /** Labelled level (or VOCAB), if any: the store's L. */
-  level?: string;
+  level: string | undefined = undefined;
   /** Set once resolved. */
-  lineage?: Lineage;
+  lineage: Lineage | undefined = undefined;
   /** Held children waiting for this node's lineage (evicted ones stay until it resolves). */
-  waiting?: Node[];
+  waiting: Node[] | undefined = undefined;
   /** How many of `waiting` are still held: lets eviction tidy up in O(1). */
-  live?: number;
+  live = 0;
   /** The node this one waits on (held nodes only). */
-  parentNode?: Node;
-  /** Epoch ms of the span's end (at most its arrival), for the age limit. */
-  endMs?: number;
+  parentNode: Node | undefined = undefined;
+  /**
+   * Epoch ms of the span's end (at most its arrival), for the age limit, as whole ms since
+   * the store's epoch: a small integer is stored in the field itself, an epoch-ms double would
+   * be a heap number of its own.
+   */
+  endMs: number | undefined = undefined;
+
+  constructor(
+    readonly spanId: string,
+    /** The map of this node's trace that holds it. */
+    readonly trace: Trace,
+  ) {}
 }
 
 /**
@@ -136,7 +156,7 @@ function arrived(node: Node): SpanData[] {
 /** L: the levels the store files spans under; the exporter's adds VOCAB (`PendingStore<StoreLevel>`). */
 export class PendingStore<L extends string = Level> {
   /** trace ID → span ID → node: the SDK's ID strings are reused, so their hashes are cached. */
-  private readonly traces = new Map<string, Map<string, Node>>();
+  private readonly traces = new Map<string, Trace>();
   /** Held nodes in arrival order (resolved and evicted ones are skipped lazily). */
   private readonly heldOrder = new Fifo<Node>();
   private heldCount = 0;
@@ -145,6 +165,9 @@ export class PendingStore<L extends string = Level> {
   /** Keys of resolved nodes in resolution order, so the oldest is forgotten first. */
   private readonly resolvedOrder = new Fifo<Node>();
   private resolvedCount = 0;
+
+  /** Node ages are kept in ms since this time (see Node.endMs). */
+  private readonly epoch = Date.now();
 
   /** Nodes whose lineage is known and that drain() has yet to resolve: an explicit stack, no recursion. */
   private readonly work: Array<[Node, Lineage]> = [];
@@ -173,13 +196,13 @@ export class PendingStore<L extends string = Level> {
     const { traceId, spanId } = span.spanContext();
     let trace = this.traces.get(traceId);
     if (!trace) {
-      trace = new Map();
+      trace = new Trace(traceId);
       this.traces.set(traceId, trace);
     }
     let node = trace.get(spanId);
     if (node && (node.span || node.lineage)) return; // the same span exported twice
     if (!node) {
-      node = { spanId, traceId, trace };
+      node = new Node(spanId, trace);
       trace.set(spanId, node);
     }
     if (level) node.level = level;
@@ -199,19 +222,20 @@ export class PendingStore<L extends string = Level> {
       return;
     }
     if (!parentNode) {
-      parentNode = { spanId: parent.spanId, traceId, trace };
+      parentNode = new Node(parent.spanId, trace);
       trace.set(parent.spanId, parentNode);
     }
-    node.span = span;
+    // Held: possibly for the whole build. Keep a compact record, not the span object (record.ts).
+    node.span = holdable(span, traceId, spanId, parent.spanId);
     node.held = true;
     node.parentNode = parentNode;
     // Not later than its arrival: a NaN or far-future end must not keep it (and, as expire()
     // stops at the first span not yet too old, everything behind it) from ever expiring.
     const endMs = hrTimeToMs(span.endTime);
     const arrival = Date.now();
-    node.endMs = endMs < arrival ? endMs : arrival;
+    node.endMs = Math.floor(endMs < arrival ? endMs : arrival) - this.epoch;
     (parentNode.waiting ??= []).push(node);
-    parentNode.live = (parentNode.live ?? 0) + 1;
+    parentNode.live++;
     this.heldOrder.push(node);
     this.heldCount++;
     if (node.level) this.heldLabelled++;
@@ -225,7 +249,7 @@ export class PendingStore<L extends string = Level> {
 
   /** Drops held spans that ended more than maxAgeMs before `now`. */
   expire(now: number): void {
-    const cutoff = now - this.limits.maxAgeMs;
+    const cutoff = now - this.limits.maxAgeMs - this.epoch;
     // Arrival order approximates end order; a few out-of-order spans just wait for the next call.
     for (let node = this.heldOrder.peek(isHeld); node && (node.endMs ?? Infinity) < cutoff; node = this.heldOrder.peek(isHeld)) {
       this.evictHeld(node, 'pending_expired');
@@ -293,7 +317,7 @@ export class PendingStore<L extends string = Level> {
       const waiting = node.waiting;
       if (waiting) {
         node.waiting = undefined;
-        node.live = undefined;
+        node.live = 0;
         for (const child of waiting) {
           if (!child.span) continue;
           this.release(child);
@@ -364,7 +388,7 @@ export class PendingStore<L extends string = Level> {
     const t = node.trace;
     if (t.get(node.spanId) !== node) return;
     t.delete(node.spanId);
-    if (t.size === 0 && this.traces.get(node.traceId) === t) this.traces.delete(node.traceId);
+    if (t.size === 0 && this.traces.get(t.traceId) === t) this.traces.delete(t.traceId);
   }
 
   private evictHeld(node: Node, reason: EvictReason): void {
@@ -380,7 +404,7 @@ export class PendingStore<L extends string = Level> {
     node.parentNode = undefined;
     if (!node.live) this.forget(node);
     if (!parent) return;
-    parent.live = (parent.live ?? 1) - 1;
+    if (parent.live > 0) parent.live--;
     // A placeholder kept alive only by evicted children goes too.
     if (parent.live === 0 && !parent.span && !parent.lineage) this.forget(parent);
   }
