@@ -61,8 +61,6 @@ class Trace extends Map<string, Node> {
 class Node {
   /** Set while held or being resolved (a HeldSpan while held: record.ts). */
   span: SpanData | undefined = undefined;
-  /** True while in the held set (waiting for its parent). */
-  held = false;
   /** Labelled level (or VOCAB), if any: the store's L. */
   level: string | undefined = undefined;
   /** Set once resolved. */
@@ -71,7 +69,7 @@ class Node {
   waiting: Node[] | undefined = undefined;
   /** How many of `waiting` are still held: lets eviction tidy up in O(1). */
   live = 0;
-  /** The node this one waits on (held nodes only). */
+  /** The node this one waits on: set exactly while held (so `held` needs no field of its own). */
   parentNode: Node | undefined = undefined;
   /**
    * Epoch ms of the span's end (at most its arrival), for the age limit, as whole ms since
@@ -85,6 +83,11 @@ class Node {
     /** The map of this node's trace that holds it. */
     readonly trace: Trace,
   ) {}
+
+  /** In the held set (waiting for its parent). */
+  get held(): boolean {
+    return this.parentNode !== undefined;
+  }
 }
 
 /**
@@ -227,7 +230,6 @@ export class PendingStore<L extends string = Level> {
     }
     // Held: possibly for the whole build. Keep a compact record, not the span object (record.ts).
     node.span = holdable(span, traceId, spanId, parent.spanId);
-    node.held = true;
     node.parentNode = parentNode;
     // Not later than its arrival: a NaN or far-future end must not keep it (and, as expire()
     // stops at the first span not yet too old, everything behind it) from ever expiring.
@@ -369,7 +371,7 @@ export class PendingStore<L extends string = Level> {
   /** Its ancestors are known: no longer held, so neither counted against the cap nor evicted. */
   private release(node: Node): void {
     if (!node.held) return;
-    node.held = false;
+    node.parentNode = undefined;
     this.heldCount--;
     if (node.level) this.heldLabelled--;
   }
@@ -393,15 +395,14 @@ export class PendingStore<L extends string = Level> {
 
   private evictHeld(node: Node, reason: EvictReason): void {
     const span = node.span!;
-    node.held = false;
+    const parent = node.parentNode;
+    node.parentNode = undefined; // no longer held
     this.heldCount--;
     if (node.level) this.heldLabelled--;
     node.span = undefined;
     if (node.level) this.callbacks.evict(span, node.level as L, reason);
     // Its waiting children can no longer resolve through it: they are older, so they were (or
     // will be) evicted first. Forget the node unless something still waits on it.
-    const parent = node.parentNode;
-    node.parentNode = undefined;
     if (!node.live) this.forget(node);
     if (!parent) return;
     if (parent.live > 0) parent.live--;
