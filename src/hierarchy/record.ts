@@ -15,6 +15,11 @@ const EXCEPTION = 'exception';
 type SpanEvents = SpanData['events'];
 type Links = ReadonlyArray<{ context: { traceId: string; spanId: string }; attributes?: Attributes }>;
 
+interface Rare {
+  events: SpanEvents;
+  links: Links | undefined;
+}
+
 const NO_EVENTS: SpanEvents = Object.freeze([]) as unknown as SpanEvents;
 /** One status object per code when there is no message (the SDK allocates one per span). */
 const STATUSES: ReadonlyArray<SpanData['status']> = [0, 1, 2].map((code) => Object.freeze({ code }));
@@ -38,11 +43,9 @@ export class HeldSpan implements SpanData {
   private readonly endNs: number;
   readonly status: SpanData['status'];
   readonly attributes: Attributes;
-  /** Only what the mapping reads: the first exception event, if any. */
-  readonly events: SpanEvents;
   readonly resource: { attributes: Attributes };
-  /** Read by a vocabulary (a GitHub run attempt's link to the previous one); undefined when none. */
-  readonly links: Links | undefined;
+  /** Events and links, in one object made only for the few spans that have either. */
+  private readonly rare: Rare | undefined;
 
   constructor(span: SpanData, traceId: string, spanId: string, parentSpanId: string | undefined) {
     this.name = span.name;
@@ -58,10 +61,21 @@ export class HeldSpan implements SpanData {
     const status = span.status;
     this.status = status.message === undefined && (status.code === 0 || status.code === 1 || status.code === 2) ? STATUSES[status.code]! : status;
     this.attributes = span.attributes;
-    this.events = exceptionOnly(span.events);
     this.resource = span.resource;
+    const events = exceptionOnly(span.events);
     const links = (span as { links?: unknown }).links;
-    this.links = Array.isArray(links) && links.length > 0 ? (links as Links) : undefined;
+    const someLinks = Array.isArray(links) && links.length > 0;
+    this.rare = events !== NO_EVENTS || someLinks ? { events, links: someLinks ? (links as Links) : undefined } : undefined;
+  }
+
+  /** Only what the mapping reads: the first exception event, if any. */
+  get events(): SpanEvents {
+    return this.rare ? this.rare.events : NO_EVENTS;
+  }
+
+  /** Read by a vocabulary (a GitHub run attempt's link to the previous one); undefined when none. */
+  get links(): Links | undefined {
+    return this.rare?.links;
   }
 
   spanContext(): { traceId: string; spanId: string } {
