@@ -12,6 +12,7 @@ import { BasicTracerProvider, type ReadableSpan, type SpanExporter, type SpanPro
 import { DatadogCIPipelineExporter } from '../src/index.js';
 import { Diagnostics } from '../src/diagnostics.js';
 import { EventBuilder } from '../src/events.js';
+import { PendingStore } from '../src/hierarchy/pending-store.js';
 import { HeldSpan } from '../src/hierarchy/record.js';
 import { EMPTY_LINEAGE, parentOf, type Lineage, type SpanData } from '../src/mapping/transform.js';
 import { resolveOptions } from '../src/options.js';
@@ -192,4 +193,35 @@ test('a span held by the exporter (its ancestors not yet arrived) no longer keep
   assert.equal(exporter.getCounters().pending, count, 'still held');
   assert.equal(alive, 0, `${alive} of ${count} held span objects are still alive`);
   await exporter.shutdown();
+});
+
+test('a span the record cannot be made from (a links getter that throws) is held as it is, and still resolves', () => {
+  const resolved: SpanData[] = [];
+  const store = new PendingStore({ maxPendingSpans: 10, maxRememberedSpans: 10, maxAgeMs: 3_600_000 }, { resolve: (s, _l, i) => (resolved.push(s), i), evict() {} });
+  const traceId = 'ab'.repeat(16);
+  const base = (spanId: string, parent: string | undefined, level: string): SpanData => ({
+    name: `${level}-${spanId}`,
+    spanContext: () => ({ traceId, spanId }),
+    parentSpanContext: parent ? { spanId: parent } : undefined,
+    startTime: [Math.floor(NOW / 1000) - 2, 0],
+    endTime: [Math.floor(NOW / 1000) - 1, 0],
+    status: { code: SpanStatusCode.UNSET },
+    attributes: { 'ci.level': level },
+    events: [],
+    resource: { attributes: {} },
+  });
+  const odd = Object.defineProperty(base('0000000000000002', '0000000000000001', 'job'), 'links', {
+    get() {
+      throw new Error('no links here');
+    },
+  });
+  const plain = base('0000000000000003', '0000000000000001', 'job');
+  store.add(odd, 'job');
+  store.add(plain, 'job');
+  assert.equal(store.pendingCount, 2);
+  store.add(base('0000000000000001', undefined, 'pipeline'), 'pipeline');
+  assert.equal(store.pendingCount, 0);
+  assert.deepEqual(resolved.map((s) => s.name), ['pipeline-0000000000000001', 'job-0000000000000003', 'job-0000000000000002']);
+  assert.equal(resolved[2], odd, 'held as it is');
+  assert.ok(resolved[1] instanceof HeldSpan, 'held as a record');
 });
