@@ -173,7 +173,9 @@ export class PendingStore<L extends string = Level> {
   private readonly epoch = Date.now();
 
   /** Nodes whose lineage is known and that drain() has yet to resolve: an explicit stack, no recursion. */
-  private readonly work: Array<[Node, Lineage]> = [];
+  private readonly work: Node[] = [];
+  /** The lineage each entry of `work` inherits (a parallel stack: no pair allocated per span). */
+  private readonly workLineage: Lineage[] = [];
 
   /**
    * @param deferred when true, add() and resolveOrphans() only queue the resolution and the
@@ -306,7 +308,8 @@ export class PendingStore<L extends string = Level> {
     const work = this.work;
     let done = 0;
     while (work.length > 0 && done < budget) {
-      const [node, fromParent] = work.pop()!;
+      const node = work.pop()!;
+      const fromParent = this.workLineage.pop()!;
       const span = node.span;
       if (!span) continue; // evicted while waiting
       done++;
@@ -323,7 +326,8 @@ export class PendingStore<L extends string = Level> {
         for (const child of waiting) {
           if (!child.span) continue;
           this.release(child);
-          work.push([child, lineage]);
+          work.push(child);
+          this.workLineage.push(lineage);
         }
       }
     }
@@ -335,8 +339,9 @@ export class PendingStore<L extends string = Level> {
    * span in it, and below it, is reported through evict(…, 'shutdown').
    */
   discardWork(): void {
-    const stack = this.work.map(([node]) => node);
+    const stack = this.work.slice();
     this.work.length = 0;
+    this.workLineage.length = 0;
     while (stack.length > 0) {
       const node = stack.pop()!;
       const span = node.span;
@@ -350,7 +355,8 @@ export class PendingStore<L extends string = Level> {
 
   private resolveFrom(node: Node, inherited: Lineage): void {
     this.releaseSubtree(node);
-    this.work.push([node, inherited]);
+    this.work.push(node);
+    this.workLineage.push(inherited);
     if (!this.deferred) this.drain();
   }
 
