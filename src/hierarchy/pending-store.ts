@@ -15,6 +15,7 @@
 import type { Level } from '../mapping/fields.js';
 import { hrTimeToMs } from '../mapping/time.js';
 import { EMPTY_LINEAGE, parentOf, type Lineage, type SpanData } from '../mapping/transform.js';
+import { holdable } from './record.js';
 
 /**
  * A span without `ci.level` that another tool's vocabulary recognises: whether it is an event,
@@ -44,27 +45,49 @@ export interface HierarchyLimits {
   maxAgeMs: number;
 }
 
-interface Node {
-  spanId: string;
-  traceId: string;
-  /** The map of this node's trace that holds it. */
-  trace: Map<string, Node>;
-  /** Set while held or being resolved. */
-  span?: SpanData;
-  /** True while in the held set (waiting for its parent). */
-  held?: boolean;
+/** One trace's nodes by span ID; it knows its trace ID, so that its nodes need not each hold it. */
+class Trace extends Map<string, Node> {
+  constructor(readonly traceId: string) {
+    super();
+  }
+}
+
+/**
+ * A span (or a placeholder for a parent that has not arrived). A class with every field set in
+ * the constructor: all nodes share one hidden class, fields in-object (an object literal grown
+ * field by field spills into a separate property array). Held for as long as the build runs, so
+ * each field counts: see record.ts for the held span itself.
+ */
+class Node {
+  /** Set while held or being resolved (a HeldSpan while held: record.ts). */
+  span: SpanData | undefined = undefined;
   /** Labelled level (or VOCAB), if any: the store's L. */
-  level?: string;
+  level: string | undefined = undefined;
   /** Set once resolved. */
-  lineage?: Lineage;
+  lineage: Lineage | undefined = undefined;
   /** Held children waiting for this node's lineage (evicted ones stay until it resolves). */
-  waiting?: Node[];
+  waiting: Node[] | undefined = undefined;
   /** How many of `waiting` are still held: lets eviction tidy up in O(1). */
-  live?: number;
-  /** The node this one waits on (held nodes only). */
-  parentNode?: Node;
-  /** Epoch ms of the span's end (at most its arrival), for the age limit. */
-  endMs?: number;
+  live = 0;
+  /** The node this one waits on: set exactly while held (so `held` needs no field of its own). */
+  parentNode: Node | undefined = undefined;
+  /**
+   * Epoch ms of the span's end (at most its arrival), for the age limit, as whole ms since
+   * the store's epoch: a small integer is stored in the field itself, an epoch-ms double would
+   * be a heap number of its own.
+   */
+  endMs: number | undefined = undefined;
+
+  constructor(
+    readonly spanId: string,
+    /** The map of this node's trace that holds it. */
+    readonly trace: Trace,
+  ) {}
+
+  /** In the held set (waiting for its parent). */
+  get held(): boolean {
+    return this.parentNode !== undefined;
+  }
 }
 
 /**
@@ -136,7 +159,7 @@ function arrived(node: Node): SpanData[] {
 /** L: the levels the store files spans under; the exporter's adds VOCAB (`PendingStore<StoreLevel>`). */
 export class PendingStore<L extends string = Level> {
   /** trace ID → span ID → node: the SDK's ID strings are reused, so their hashes are cached. */
-  private readonly traces = new Map<string, Map<string, Node>>();
+  private readonly traces = new Map<string, Trace>();
   /** Held nodes in arrival order (resolved and evicted ones are skipped lazily). */
   private readonly heldOrder = new Fifo<Node>();
   private heldCount = 0;
@@ -146,8 +169,13 @@ export class PendingStore<L extends string = Level> {
   private readonly resolvedOrder = new Fifo<Node>();
   private resolvedCount = 0;
 
+  /** Node ages are kept in ms since this time (see Node.endMs). */
+  private readonly epoch = Date.now();
+
   /** Nodes whose lineage is known and that drain() has yet to resolve: an explicit stack, no recursion. */
-  private readonly work: Array<[Node, Lineage]> = [];
+  private readonly work: Node[] = [];
+  /** The lineage each entry of `work` inherits (a parallel stack: no pair allocated per span). */
+  private readonly workLineage: Lineage[] = [];
 
   /**
    * @param deferred when true, add() and resolveOrphans() only queue the resolution and the
@@ -173,13 +201,13 @@ export class PendingStore<L extends string = Level> {
     const { traceId, spanId } = span.spanContext();
     let trace = this.traces.get(traceId);
     if (!trace) {
-      trace = new Map();
+      trace = new Trace(traceId);
       this.traces.set(traceId, trace);
     }
     let node = trace.get(spanId);
     if (node && (node.span || node.lineage)) return; // the same span exported twice
     if (!node) {
-      node = { spanId, traceId, trace };
+      node = new Node(spanId, trace);
       trace.set(spanId, node);
     }
     if (level) node.level = level;
@@ -199,19 +227,19 @@ export class PendingStore<L extends string = Level> {
       return;
     }
     if (!parentNode) {
-      parentNode = { spanId: parent.spanId, traceId, trace };
+      parentNode = new Node(parent.spanId, trace);
       trace.set(parent.spanId, parentNode);
     }
-    node.span = span;
-    node.held = true;
+    // Held: possibly for the whole build. Keep a compact record, not the span object (record.ts).
+    node.span = holdable(span, traceId, spanId, parent.spanId);
     node.parentNode = parentNode;
     // Not later than its arrival: a NaN or far-future end must not keep it (and, as expire()
     // stops at the first span not yet too old, everything behind it) from ever expiring.
     const endMs = hrTimeToMs(span.endTime);
     const arrival = Date.now();
-    node.endMs = endMs < arrival ? endMs : arrival;
+    node.endMs = Math.floor(endMs < arrival ? endMs : arrival) - this.epoch;
     (parentNode.waiting ??= []).push(node);
-    parentNode.live = (parentNode.live ?? 0) + 1;
+    parentNode.live++;
     this.heldOrder.push(node);
     this.heldCount++;
     if (node.level) this.heldLabelled++;
@@ -225,7 +253,7 @@ export class PendingStore<L extends string = Level> {
 
   /** Drops held spans that ended more than maxAgeMs before `now`. */
   expire(now: number): void {
-    const cutoff = now - this.limits.maxAgeMs;
+    const cutoff = now - this.limits.maxAgeMs - this.epoch;
     // Arrival order approximates end order; a few out-of-order spans just wait for the next call.
     for (let node = this.heldOrder.peek(isHeld); node && (node.endMs ?? Infinity) < cutoff; node = this.heldOrder.peek(isHeld)) {
       this.evictHeld(node, 'pending_expired');
@@ -280,7 +308,8 @@ export class PendingStore<L extends string = Level> {
     const work = this.work;
     let done = 0;
     while (work.length > 0 && done < budget) {
-      const [node, fromParent] = work.pop()!;
+      const node = work.pop()!;
+      const fromParent = this.workLineage.pop()!;
       const span = node.span;
       if (!span) continue; // evicted while waiting
       done++;
@@ -293,11 +322,12 @@ export class PendingStore<L extends string = Level> {
       const waiting = node.waiting;
       if (waiting) {
         node.waiting = undefined;
-        node.live = undefined;
+        node.live = 0;
         for (const child of waiting) {
           if (!child.span) continue;
           this.release(child);
-          work.push([child, lineage]);
+          work.push(child);
+          this.workLineage.push(lineage);
         }
       }
     }
@@ -309,8 +339,9 @@ export class PendingStore<L extends string = Level> {
    * span in it, and below it, is reported through evict(…, 'shutdown').
    */
   discardWork(): void {
-    const stack = this.work.map(([node]) => node);
+    const stack = this.work.slice();
     this.work.length = 0;
+    this.workLineage.length = 0;
     while (stack.length > 0) {
       const node = stack.pop()!;
       const span = node.span;
@@ -324,7 +355,8 @@ export class PendingStore<L extends string = Level> {
 
   private resolveFrom(node: Node, inherited: Lineage): void {
     this.releaseSubtree(node);
-    this.work.push([node, inherited]);
+    this.work.push(node);
+    this.workLineage.push(inherited);
     if (!this.deferred) this.drain();
   }
 
@@ -345,7 +377,7 @@ export class PendingStore<L extends string = Level> {
   /** Its ancestors are known: no longer held, so neither counted against the cap nor evicted. */
   private release(node: Node): void {
     if (!node.held) return;
-    node.held = false;
+    node.parentNode = undefined;
     this.heldCount--;
     if (node.level) this.heldLabelled--;
   }
@@ -364,23 +396,22 @@ export class PendingStore<L extends string = Level> {
     const t = node.trace;
     if (t.get(node.spanId) !== node) return;
     t.delete(node.spanId);
-    if (t.size === 0 && this.traces.get(node.traceId) === t) this.traces.delete(node.traceId);
+    if (t.size === 0 && this.traces.get(t.traceId) === t) this.traces.delete(t.traceId);
   }
 
   private evictHeld(node: Node, reason: EvictReason): void {
     const span = node.span!;
-    node.held = false;
+    const parent = node.parentNode;
+    node.parentNode = undefined; // no longer held
     this.heldCount--;
     if (node.level) this.heldLabelled--;
     node.span = undefined;
     if (node.level) this.callbacks.evict(span, node.level as L, reason);
     // Its waiting children can no longer resolve through it: they are older, so they were (or
     // will be) evicted first. Forget the node unless something still waits on it.
-    const parent = node.parentNode;
-    node.parentNode = undefined;
     if (!node.live) this.forget(node);
     if (!parent) return;
-    parent.live = (parent.live ?? 1) - 1;
+    if (parent.live > 0) parent.live--;
     // A placeholder kept alive only by evicted children goes too.
     if (parent.live === 0 && !parent.span && !parent.lineage) this.forget(parent);
   }
