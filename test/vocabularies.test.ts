@@ -178,3 +178,11 @@ test('a configuration built without the option (another layer resolving options)
   assert.equal(new EventBuilder(without, new Diagnostics(() => {})).levelOf(jenkinsStep as never), 'vocab');
   assert.equal(new EventBuilder({ ...without, vocabularies: [] }, new Diagnostics(() => {})).levelOf(jenkinsStep as never), undefined);
 });
+
+test('resultStatus: words as producers write them, any case and spacing; words that are no result (Object.prototype\'s names included) give none', () => {
+  assert.equal(resultStatus('SUCCESS'), 'success');
+  assert.equal(resultStatus('Failure'), 'error');
+  assert.equal(resultStatus('  aborted '), 'canceled');
+  assert.equal(resultStatus('NOT_BUILT'), 'skipped');
+  for (const word of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'CONSTRUCTOR', 'whatever', '']) assert.equal(resultStatus(word), undefined, word);
+});

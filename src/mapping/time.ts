@@ -19,11 +19,31 @@ export function inTimeRange(ms: number): boolean {
 
 // Spans arrive in end order, so starts and ends each move slowly: format the date and time
 // once per second, with two slots so that a start and an end in different seconds do not evict
-// each other.
+// each other. Past the slots (a pipeline resolving all its stages, jobs and steps at once goes
+// back and forth over many seconds), the time of day comes from a table of two-digit numbers
+// and the date from a one-day cache: no Date object and no toISOString per miss.
 let secA = NaN;
 let prefixA = '';
 let secB = NaN;
 let prefixB = '';
+let lastDay = NaN;
+let lastDayPrefix = '';
+
+/** '00' … '59'. */
+const TWO_DIGITS: readonly string[] = Array.from({ length: 60 }, (_, i) => String(i).padStart(2, '0'));
+
+/** `2024-01-02T03:04:05` for epoch second `sec` (an integer within years 0000–9999). */
+function formatSecond(sec: number): string {
+  const day = Math.floor(sec / 86_400);
+  const inDay = sec - day * 86_400; // 0 … 86,399, also before 1970
+  if (day !== lastDay) {
+    lastDayPrefix = new Date(day * 86_400_000).toISOString().slice(0, 11); // 2024-01-02T
+    lastDay = day;
+  }
+  const h = Math.floor(inDay / 3600);
+  const m = Math.floor((inDay - h * 3600) / 60);
+  return `${lastDayPrefix}${TWO_DIGITS[h]!}:${TWO_DIGITS[m]!}:${TWO_DIGITS[inDay - h * 3600 - m * 60]!}`;
+}
 
 function prefixOf(sec: number): string {
   if (sec === secA) return prefixA;
@@ -32,7 +52,7 @@ function prefixOf(sec: number): string {
     throw new RangeError(`time out of range: ${sec} s (RFC3339 years 0000-9999)`);
   }
   // Formatted before the slots move: were it to throw, the cache would stay as it was.
-  const prefix = new Date(sec * 1000).toISOString().slice(0, 19); // 2024-01-02T03:04:05
+  const prefix = formatSecond(sec);
   secB = secA;
   prefixB = prefixA;
   secA = sec;

@@ -59,8 +59,17 @@ const RESULTS: Record<string, Status> = {
   not_executed: 'skipped',
 };
 
+/** RESULTS under the words as producers write them (Jenkins: SUCCESS), looked up before any trim/lowercase copy. */
+const RESULTS_AS_WRITTEN = new Map<string, Status>();
+for (const [word, status] of Object.entries(RESULTS)) {
+  RESULTS_AS_WRITTEN.set(word, status);
+  RESULTS_AS_WRITTEN.set(word.toUpperCase(), status);
+}
+
 export function resultStatus(raw: string | undefined): Status | undefined {
-  return raw === undefined ? undefined : RESULTS[raw.trim().toLowerCase()];
+  if (raw === undefined) return undefined;
+  // A Map, not the object: a result word such as `constructor` must not find Object's own.
+  return RESULTS_AS_WRITTEN.get(raw) ?? RESULTS_AS_WRITTEN.get(raw.trim().toLowerCase());
 }
 
 /** The span status as the last resort (the result attribute wins when there is one). */
