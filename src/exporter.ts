@@ -85,6 +85,18 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   private highWater = 0;
   /** Spans resolved per slice: at most a quarter of the queue (see drainAll). */
   private slice = RESOLVE_SLICE;
+  /**
+   * Events gathered across slices into one send (one body): a run's events go out when the
+   * next slice could take them past this many, past the byte cap, or when the run has no work
+   * left. At most a quarter of the queue too, for the same reason as the slice.
+   */
+  private sealAt = RESOLVE_SLICE;
+  private sealBytes = Infinity;
+  /** UTF-8 bytes of the events in `ready` (counted up to readyCounted). */
+  private readyBytes = 0;
+  private readyCounted = 0;
+  /** The run whose sends the gathered events belong to (a pump and shutdown may overlap). */
+  private readySends: Array<Promise<boolean>> | undefined;
 
   constructor(options: DatadogCIPipelineExporterOptions | null = {}) {
     // Options are judged before anything reads them (null, a non-object, a throwing getter and a
@@ -116,6 +128,8 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     );
     this.highWater = Math.max(1, Math.floor(this.options.delivery.maxQueuedEvents / 2));
     this.slice = Math.max(1, Math.min(RESOLVE_SLICE, Math.floor(this.highWater / 2)));
+    this.sealAt = Math.max(this.slice, Math.min(this.options.delivery.maxBatchEvents, Math.floor(this.highWater / 2)));
+    this.sealBytes = this.options.delivery.maxBatchBytes;
     this.delivery = createDelivery(this.options.delivery, this.diagnostics, {
       onRetry: () => this.endpointInTrouble(),
       onDelivered: () => {
@@ -246,13 +260,22 @@ export class DatadogCIPipelineExporter implements SpanExporter {
         }
       }
     } finally {
+      // What the run gathered goes out even when it stops at its deadline with work left.
+      if (this.readySends === sends) this.sendReady(sends);
       onEnd?.();
     }
   }
 
-  /** Resolves one slice of released work and sends its events; returns whether work remains. */
+  /**
+   * Resolves one slice of released work; returns whether work remains. Its events join those of
+   * the run's earlier slices, and go to delivery together (one body, see sealAt) once the next
+   * slice might not fit beside them, or when the run has nothing left to resolve.
+   */
   private drainSlice(sends: Array<Promise<boolean>>): boolean {
     const store = this.store!;
+    // Events another run gathered are that run's to wait for: they go out with its sends.
+    if (this.readySends !== sends && this.readySends && this.ready.length > 0) this.sendReady(this.readySends);
+    this.readySends = sends;
     this.now = Date.now();
     let more: boolean;
     try {
@@ -261,14 +284,26 @@ export class DatadogCIPipelineExporter implements SpanExporter {
       this.internalError('resolving spans', err);
       more = store.hasWork;
     }
-    const events = this.takeReady();
-    if (events.length > 0) {
-      const sent = this.delivery!.send(events);
-      sends.push(sent);
-      this.outstanding.add(sent);
-      void sent.then(() => this.outstanding.delete(sent));
+    const ready = this.ready;
+    for (let i = this.readyCounted; i < ready.length; i++) this.readyBytes += ready[i]!.bytes;
+    this.readyCounted = ready.length;
+    // Sealed when the next slice (up to one event per span, of about the same size as those so
+    // far) could take the body past either cap; the batcher keeps bodies within the caps anyway.
+    const n = ready.length;
+    if (!more || n + this.slice > this.sealAt || (n > 0 && this.readyBytes + (this.readyBytes / n) * this.slice > this.sealBytes)) {
+      this.sendReady(sends);
     }
     return more;
+  }
+
+  /** Hands the gathered events to delivery as one send; its promise joins the run's. */
+  private sendReady(sends: Array<Promise<boolean>>): void {
+    const events = this.takeReady();
+    if (events.length === 0) return;
+    const sent = this.delivery!.send(events);
+    sends.push(sent);
+    this.outstanding.add(sent);
+    void sent.then(() => this.outstanding.delete(sent));
   }
 
   private endpointInTrouble(): void {
@@ -360,6 +395,8 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   private takeReady(): ReadyEvent[] {
     const events = this.ready;
     this.ready = [];
+    this.readyBytes = 0;
+    this.readyCounted = 0;
     return events;
   }
 }
