@@ -18,6 +18,13 @@ import { admitSpan, refuse } from './span-shape.js';
 const EXPORT_CALLBACK_MS = 20_000;
 /** Spans resolved (mapped, validated, serialized) between two turns of the event loop: ~10 ms. */
 const RESOLVE_SLICE = 500;
+/**
+ * A slice also ends once it has taken this long: on a loaded machine (or a slow one) 500 spans
+ * take several times 10 ms, and a turn that long delays the host's own timers and I/O.
+ */
+const SLICE_MS = 8;
+/** Spans resolved between two looks at the clock. */
+const SLICE_CHUNK = 50;
 
 /**
  * The live path (DatadogCIPipelineSpanProcessor): spans whose lineage the processor learned at
@@ -79,7 +86,7 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   /** The current pump run: its loop (all work handed to delivery), and its events settled. */
   private pumpLoop: Promise<void> = Promise.resolve();
   private pumpDone: Promise<void> = Promise.resolve();
-  /** Sends not yet settled, oldest first (a handful: each is a slice of events). */
+  /** Sends not yet settled, oldest first (a handful: each is up to a body of events). */
   private readonly outstanding = new Set<Promise<boolean>>();
   /** Above this many unsettled events, resolving waits for delivery (see drainAll). */
   private highWater = 0;
@@ -277,9 +284,14 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     if (this.readySends !== sends && this.readySends && this.ready.length > 0) this.sendReady(this.readySends);
     this.readySends = sends;
     this.now = Date.now();
-    let more: boolean;
+    let more = true;
     try {
-      more = store.drain(this.slice);
+      const t0 = performance.now();
+      const chunk = Math.min(SLICE_CHUNK, this.slice);
+      for (let done = 0; more && done < this.slice; done += chunk) {
+        if (done > 0 && performance.now() - t0 > SLICE_MS) break;
+        more = store.drain(Math.min(chunk, this.slice - done));
+      }
     } catch (err) {
       this.internalError('resolving spans', err);
       more = store.hasWork;
