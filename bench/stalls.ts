@@ -4,7 +4,8 @@
 // [--src DIR2] [--rounds N] [--workload typical|git] [--pipelines N]`
 import { PerformanceObserver } from 'node:perf_hooks';
 import { loadavg } from 'node:os';
-import { generate, TYPICAL } from './workload.js';
+import { bigShape, generate, TYPICAL } from './workload.js';
+import { runOne } from './scale.js';
 import { isSinkChild, startSink } from './sink.js';
 import { ourExporter } from './contenders.js';
 import { measure, median } from './measure.js';
@@ -19,6 +20,8 @@ async function main(): Promise<void> {
   const srcs = all('--src');
   if (srcs.length === 0) srcs.push('src');
   const rounds = Number(value('--rounds', '5'));
+  const steps = Number(value('--scale', '0'));
+  if (steps > 0) return scaleAb(srcs, steps, rounds);
   const pipelines = Number(value('--pipelines', '300'));
   const w = generate(pipelines, TYPICAL, 1, { gitOnResource: value('--workload', 'typical') === 'git' });
   const sink = await startSink();
@@ -28,7 +31,10 @@ async function main(): Promise<void> {
   let gcKind = '';
   const obs = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
-      const kind = KINDS[((e as unknown as { detail?: { kind?: number } }).detail)?.kind ?? 0] ?? '?';
+      const detail = (e as unknown as { detail?: { kind?: number; flags?: number } }).detail;
+      // A forced collection (flags & 4) is the bench's own fullGc() between phases.
+      if ((detail?.flags ?? 0) & 4) continue;
+      const kind = KINDS[detail?.kind ?? 0] ?? '?';
       // An incremental-marking entry spans the whole marking phase, run in steps between turns.
       if (kind !== 'incremental' && e.duration > gcMax) {
         gcMax = e.duration;
@@ -60,6 +66,49 @@ async function main(): Promise<void> {
         `gc pause max ${x.map((y) => `${y.gcMax.toFixed(0)}${y.gcKind[0]}`).join(' ')}, gc ms ${median(x.map((y) => y.gcMs)).toFixed(0)}, requests ${median(x.map((y) => y.reqs))}`,
     );
   }
+  console.log(`load ${loadavg()[0]!.toFixed(1)}`);
+  sink.close();
+}
+
+/** `--scale STEPS`: one pipeline of STEPS steps (bench/scale.ts's run), A/B, interleaved. */
+async function scaleAb(srcs: string[], steps: number, rounds: number): Promise<void> {
+  const w = generate(1, bigShape(steps), 7);
+  const sink = await startSink();
+  const makers = await Promise.all(srcs.map((s) => loadExporterFrom(s)));
+  const notes: string[] = [];
+  const res = srcs.map(() => [] as Array<{ us: number; cpu: number; a: number; b: number; gc: string }>);
+  let gcMax = 0;
+  let gcKind = '';
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const detail = (e as unknown as { detail?: { kind?: number; flags?: number } }).detail;
+      // A forced collection (flags & 4) is the bench's own fullGc() between phases.
+      if ((detail?.flags ?? 0) & 4) continue;
+      const kind = KINDS[detail?.kind ?? 0] ?? '?';
+      if (kind !== 'incremental' && e.duration > gcMax) {
+        gcMax = e.duration;
+        gcKind = kind;
+      }
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  console.log(`load ${loadavg()[0]!.toFixed(1)}; ${w.spans.length} spans`);
+  for (let r = -1; r < rounds; r++) {
+    for (let k = 0; k < srcs.length; k++) {
+      const i = (k + Math.max(0, r)) % srcs.length;
+      gcMax = 0;
+      const x = await runOne(makers[i]!, sink, w.spans, notes);
+      if (r >= 0) res[i]!.push({ us: (x.wallMs * 1000) / w.spans.length, cpu: (x.cpuMs * 1000) / w.spans.length, a: x.stallA, b: x.stallB, gc: `${gcMax.toFixed(0)}${gcKind[0] ?? ''}` });
+    }
+  }
+  for (let i = 0; i < srcs.length; i++) {
+    const x = res[i]!;
+    console.log(
+      `${srcs[i]}: µs/span ${median(x.map((y) => y.us)).toFixed(1)}, cpu µs/span ${median(x.map((y) => y.cpu)).toFixed(1)}, ` +
+        `stall A (filing) ${x.map((y) => y.a.toFixed(0)).join(' ')}, stall B (resolve+deliver) ${x.map((y) => y.b.toFixed(0)).join(' ')} ms, longest GC pause ${x.map((y) => y.gc).join(' ')}`,
+    );
+  }
+  if (notes.length > 0) console.log(notes.join('\n'));
   console.log(`load ${loadavg()[0]!.toFixed(1)}`);
   sink.close();
 }
