@@ -93,9 +93,9 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   /** Spans resolved per slice: at most a quarter of the queue (see drainAll). */
   private slice = RESOLVE_SLICE;
   /**
-   * Events gathered across slices into one send (one body): a run's events go out when the
-   * next slice could take them past this many, past the byte cap, or when the run has no work
-   * left. At most a quarter of the queue too, for the same reason as the slice.
+   * Events gathered across slices into sends of this many (one body each), the rest waiting for
+   * the next slices; all of them go out near the byte cap or when the run has no work left. At
+   * most a quarter of the queue too, for the same reason as the slice.
    */
   private sealAt = RESOLVE_SLICE;
   private sealBytes = Infinity;
@@ -299,18 +299,17 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     const ready = this.ready;
     for (let i = this.readyCounted; i < ready.length; i++) this.readyBytes += ready[i]!.bytes;
     this.readyCounted = ready.length;
-    // Sealed when the next slice (up to one event per span, of about the same size as those so
-    // far) could take the body past either cap; the batcher keeps bodies within the caps anyway.
+    // Sealed in bodies of sealAt events (the rest waits for the next slices), near the byte cap,
+    // or when the run has nothing left to resolve.
     const n = ready.length;
-    if (!more || n + this.slice > this.sealAt || (n > 0 && this.readyBytes + (this.readyBytes / n) * this.slice > this.sealBytes)) {
-      this.sendReady(sends);
-    }
+    if (!more || (n > 0 && this.readyBytes + (this.readyBytes / n) * this.slice > this.sealBytes)) this.sendReady(sends);
+    else if (n >= this.sealAt) this.sendReady(sends, n - (n % this.sealAt));
     return more;
   }
 
-  /** Hands the gathered events to delivery as one send; its promise joins the run's. */
-  private sendReady(sends: Array<Promise<boolean>>): void {
-    const events = this.takeReady();
+  /** Hands the gathered events (the first `count`) to delivery as one send; its promise joins the run's. */
+  private sendReady(sends: Array<Promise<boolean>>, count = this.ready.length): void {
+    const events = this.takeReady(count);
     if (events.length === 0) return;
     const sent = this.delivery!.send(events);
     sends.push(sent);
@@ -404,11 +403,19 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     if (summary) this.diagnostics.say(summary);
   }
 
-  private takeReady(): ReadyEvent[] {
-    const events = this.ready;
-    this.ready = [];
-    this.readyBytes = 0;
-    this.readyCounted = 0;
-    return events;
+  private takeReady(count: number): ReadyEvent[] {
+    const all = this.ready;
+    if (count >= all.length) {
+      this.ready = [];
+      this.readyBytes = 0;
+      this.readyCounted = 0;
+      return all;
+    }
+    this.ready = all.slice(count);
+    let bytes = 0;
+    for (const e of this.ready) bytes += e.bytes;
+    this.readyBytes = bytes;
+    this.readyCounted = this.ready.length;
+    return all.slice(0, count);
   }
 }
