@@ -52,9 +52,13 @@ interface RunResult {
   pending: number;
   heapDelta: number;
   maxStallMs: number;
+  /** Stalls of phase A (everything but the pipeline span: filing) and B (resolving, delivery). */
+  stallA: number;
+  stallB: number;
 }
 
-async function runOne(make: ExporterFactory, sink: Sink, spans: readonly ReadableSpan[], notes: string[]): Promise<RunResult & { lossy: boolean }> {
+/** One scale run (exported for bench/stalls.ts's A/B). */
+export async function runOne(make: ExporterFactory, sink: Sink, spans: readonly ReadableSpan[], notes: string[]): Promise<RunResult & { lossy: boolean }> {
   const pipelineSpan = spans[spans.length - 1] as ReadableSpan;
   if (pipelineSpan.attributes['ci.level'] !== 'pipeline') throw new Error('scale workload: the pipeline span must end last');
   const children = spans.slice(0, -1);
@@ -92,6 +96,8 @@ async function runOne(make: ExporterFactory, sink: Sink, spans: readonly Readabl
     pending,
     heapDelta,
     maxStallMs: Math.max(a.maxStallMs, b.maxStallMs),
+    stallA: a.maxStallMs,
+    stallB: b.maxStallMs,
   };
 }
 

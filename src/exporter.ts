@@ -18,6 +18,13 @@ import { admitSpan, refuse } from './span-shape.js';
 const EXPORT_CALLBACK_MS = 20_000;
 /** Spans resolved (mapped, validated, serialized) between two turns of the event loop: ~10 ms. */
 const RESOLVE_SLICE = 500;
+/**
+ * A slice also ends once it has taken this long: on a loaded machine (or a slow one) 500 spans
+ * take several times 10 ms, and a turn that long delays the host's own timers and I/O.
+ */
+const SLICE_MS = 8;
+/** Spans resolved between two looks at the clock. */
+const SLICE_CHUNK = 50;
 
 /**
  * The live path (DatadogCIPipelineSpanProcessor): spans whose lineage the processor learned at
@@ -79,12 +86,24 @@ export class DatadogCIPipelineExporter implements SpanExporter {
   /** The current pump run: its loop (all work handed to delivery), and its events settled. */
   private pumpLoop: Promise<void> = Promise.resolve();
   private pumpDone: Promise<void> = Promise.resolve();
-  /** Sends not yet settled, oldest first (a handful: each is a slice of events). */
+  /** Sends not yet settled, oldest first (a handful: each is up to a body of events). */
   private readonly outstanding = new Set<Promise<boolean>>();
   /** Above this many unsettled events, resolving waits for delivery (see drainAll). */
   private highWater = 0;
   /** Spans resolved per slice: at most a quarter of the queue (see drainAll). */
   private slice = RESOLVE_SLICE;
+  /**
+   * Events gathered across slices into sends of this many (one body each), the rest waiting for
+   * the next slices; all of them go out near the byte cap or when the run has no work left. At
+   * most a quarter of the queue too, for the same reason as the slice.
+   */
+  private sealAt = RESOLVE_SLICE;
+  private sealBytes = Infinity;
+  /** UTF-8 bytes of the events in `ready` (counted up to readyCounted). */
+  private readyBytes = 0;
+  private readyCounted = 0;
+  /** The run whose sends the gathered events belong to (a pump and shutdown may overlap). */
+  private readySends: Array<Promise<boolean>> | undefined;
 
   constructor(options: DatadogCIPipelineExporterOptions | null = {}) {
     // Options are judged before anything reads them (null, a non-object, a throwing getter and a
@@ -116,6 +135,8 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     );
     this.highWater = Math.max(1, Math.floor(this.options.delivery.maxQueuedEvents / 2));
     this.slice = Math.max(1, Math.min(RESOLVE_SLICE, Math.floor(this.highWater / 2)));
+    this.sealAt = Math.max(this.slice, Math.min(this.options.delivery.maxBatchEvents, Math.floor(this.highWater / 2)));
+    this.sealBytes = this.options.delivery.maxBatchBytes;
     this.delivery = createDelivery(this.options.delivery, this.diagnostics, {
       onRetry: () => this.endpointInTrouble(),
       onDelivered: () => {
@@ -246,29 +267,54 @@ export class DatadogCIPipelineExporter implements SpanExporter {
         }
       }
     } finally {
+      // What the run gathered goes out even when it stops at its deadline with work left.
+      if (this.readySends === sends) this.sendReady(sends);
       onEnd?.();
     }
   }
 
-  /** Resolves one slice of released work and sends its events; returns whether work remains. */
+  /**
+   * Resolves one slice of released work; returns whether work remains. Its events join those of
+   * the run's earlier slices, and go to delivery together (one body, see sealAt) once the next
+   * slice might not fit beside them, or when the run has nothing left to resolve.
+   */
   private drainSlice(sends: Array<Promise<boolean>>): boolean {
     const store = this.store!;
+    // Events another run gathered are that run's to wait for: they go out with its sends.
+    if (this.readySends !== sends && this.readySends && this.ready.length > 0) this.sendReady(this.readySends);
+    this.readySends = sends;
     this.now = Date.now();
-    let more: boolean;
+    let more = true;
     try {
-      more = store.drain(this.slice);
+      const t0 = performance.now();
+      const chunk = Math.min(SLICE_CHUNK, this.slice);
+      for (let done = 0; more && done < this.slice; done += chunk) {
+        if (done > 0 && performance.now() - t0 > SLICE_MS) break;
+        more = store.drain(Math.min(chunk, this.slice - done));
+      }
     } catch (err) {
       this.internalError('resolving spans', err);
       more = store.hasWork;
     }
-    const events = this.takeReady();
-    if (events.length > 0) {
-      const sent = this.delivery!.send(events);
-      sends.push(sent);
-      this.outstanding.add(sent);
-      void sent.then(() => this.outstanding.delete(sent));
-    }
+    const ready = this.ready;
+    for (let i = this.readyCounted; i < ready.length; i++) this.readyBytes += ready[i]!.bytes;
+    this.readyCounted = ready.length;
+    // Sealed in bodies of sealAt events (the rest waits for the next slices), near the byte cap,
+    // or when the run has nothing left to resolve.
+    const n = ready.length;
+    if (!more || (n > 0 && this.readyBytes + (this.readyBytes / n) * this.slice > this.sealBytes)) this.sendReady(sends);
+    else if (n >= this.sealAt) this.sendReady(sends, n - (n % this.sealAt));
     return more;
+  }
+
+  /** Hands the gathered events (the first `count`) to delivery as one send; its promise joins the run's. */
+  private sendReady(sends: Array<Promise<boolean>>, count = this.ready.length): void {
+    const events = this.takeReady(count);
+    if (events.length === 0) return;
+    const sent = this.delivery!.send(events);
+    sends.push(sent);
+    this.outstanding.add(sent);
+    void sent.then(() => this.outstanding.delete(sent));
   }
 
   private endpointInTrouble(): void {
@@ -357,9 +403,19 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     if (summary) this.diagnostics.say(summary);
   }
 
-  private takeReady(): ReadyEvent[] {
-    const events = this.ready;
-    this.ready = [];
-    return events;
+  private takeReady(count: number): ReadyEvent[] {
+    const all = this.ready;
+    if (count >= all.length) {
+      this.ready = [];
+      this.readyBytes = 0;
+      this.readyCounted = 0;
+      return all;
+    }
+    this.ready = all.slice(count);
+    let bytes = 0;
+    for (const e of this.ready) bytes += e.bytes;
+    this.readyBytes = bytes;
+    this.readyCounted = this.ready.length;
+    return all.slice(0, count);
   }
 }

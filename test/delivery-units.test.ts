@@ -1,11 +1,11 @@
 // Pure parts of delivery: packing, answer classification, retry delays, error details.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bodySize, encodeBody, packBatches } from '../src/delivery/batcher.js';
+import { bodySize, encodeBody, encodeSelection, packBatches } from '../src/delivery/batcher.js';
 import { backoffMs, classify, sendWithRetry, serverDelayMs } from '../src/delivery/retry.js';
 import { errorDetail } from '../src/delivery/split.js';
-import { EventQueue } from '../src/delivery/queue.js';
-import { Ledger } from '../src/delivery/ledger.js';
+import { BatchQueue } from '../src/delivery/queue.js';
+import { Ledger, type Selection, sliceSelection, wholeBatch } from '../src/delivery/ledger.js';
 import { Diagnostics } from '../src/diagnostics.js';
 import { jobEvent, jobEvents } from '../testkit/fault-helpers.js';
 import type { PostResult } from '../src/delivery/transport.js';
@@ -40,18 +40,64 @@ test('packBatches: an event larger alone than the cap is set apart, the others s
   assert.deepEqual(batches, [small]);
 });
 
-test('EventQueue: drops the oldest past capacity and takes bodies within caps', () => {
-  const q = new EventQueue(5);
-  const ev = jobEvents('q', 8);
-  const over = q.push(ev);
-  assert.deepEqual(over, ev.slice(0, 3));
+const namesIn = (body: Buffer): string[] =>
+  (JSON.parse(body.toString('utf8')) as { data: Array<{ attributes: { resource: { name: string } } }> }).data.map((e) => e.attributes.resource.name);
+const selNames = (sel: Selection): string[] => sel.at.map((i, k) => JSON.parse(sel.of[k]!.event(i).json).attributes.resource.name as string);
+
+test('Batch: events written into one body with offsets; any selection of them encodes as the body of those events', () => {
+  const ledger = new Ledger(new Diagnostics(() => undefined));
+  const ev = [...jobEvents('b', 3), jobEvent('wide-é€😀'), ...jobEvents('c', 2)];
+  const group = ledger.group(ev.length);
+  const b = ledger.batch(group, ev);
+  const all = wholeBatch(b);
+  // The whole batch is its body, byte for byte what encodeBody gives, without a copy.
+  assert.equal(encodeSelection(all), b.body);
+  assert.deepEqual(b.body, encodeBody(ev));
+  for (let i = 0; i < ev.length; i++) {
+    assert.equal(b.event(i).json, ev[i]!.json);
+    assert.equal(b.bytesOf(i), ev[i]!.bytes);
+  }
+  // Halves (413), single events (400 bisection), a gap (settled events left out), two batches merged.
+  const names = ev.map((e) => JSON.parse(e.json).attributes.resource.name as string);
+  assert.deepEqual(namesIn(encodeSelection(sliceSelection(all, 0, 3))), names.slice(0, 3));
+  assert.deepEqual(namesIn(encodeSelection(sliceSelection(all, 3))), names.slice(3));
+  assert.deepEqual(namesIn(encodeSelection(sliceSelection(all, 5, 6))), [names[5]]);
+  const gap: Selection = { of: [b, b, b], at: [0, 2, 3] };
+  assert.deepEqual(namesIn(encodeSelection(gap)), [names[0], names[2], names[3]]);
+  const b2 = ledger.batch(group, jobEvents('d', 1));
+  assert.deepEqual(namesIn(encodeSelection({ of: [b, b2], at: [5, 0] })), [names[5], 'd-0']);
+});
+
+test('BatchQueue: drops the oldest events past capacity, takes whole batches within the caps, skips settled events', () => {
+  const ledger = new Ledger(new Diagnostics(() => undefined));
+  const q = new BatchQueue(5);
+  const g = ledger.group(9);
+  const b1 = ledger.batch(g, jobEvents('a', 4));
+  const b2 = ledger.batch(g, jobEvents('b', 3));
+  const b3 = ledger.batch(g, jobEvents('c', 2));
+  assert.equal(q.push(b1).at.length, 0);
+  assert.deepEqual(selNames(q.push(b2)), ['a-0', 'a-1']);
   assert.equal(q.length, 5);
-  const dropped: unknown[] = [];
-  const first = q.take(2, 1_000_000, (e) => e !== ev[4], (e) => dropped.push(e));
-  assert.deepEqual(first, [ev[3], ev[5]]);
-  assert.deepEqual(dropped, [ev[4]]);
-  assert.deepEqual(q.take(10, 1_000_000, () => true, () => undefined), ev.slice(6));
+  const over = q.push(b3);
+  assert.deepEqual(selNames(over), ['a-2', 'a-3']);
+  ledger.settle(over, 'queue_overflow');
+  assert.equal(q.length, 5);
+  ledger.settle({ of: [b2], at: [1] }, 'delivered');
+  // b2 (two open events left) and b3 together: 4 events within a cap of 4.
+  assert.deepEqual(selNames(q.take(4, 1_000_000)), ['b-0', 'b-2', 'c-0', 'c-1']);
   assert.equal(q.length, 0);
+  const b4 = ledger.batch(g, []);
+  assert.equal(b4.size, 0);
+});
+
+test('BatchQueue: a batch that does not fit beside the ones taken waits for the next request', () => {
+  const ledger = new Ledger(new Diagnostics(() => undefined));
+  const q = new BatchQueue(100);
+  const g = ledger.group(5);
+  q.push(ledger.batch(g, jobEvents('a', 2)));
+  q.push(ledger.batch(g, jobEvents('b', 3)));
+  assert.deepEqual(selNames(q.take(4, 1_000_000)), ['a-0', 'a-1']);
+  assert.deepEqual(selNames(q.take(4, 1_000_000)), ['b-0', 'b-1', 'b-2']);
 });
 
 test('classify: retryable, split, bisect, unauthorized, final', () => {
@@ -168,19 +214,23 @@ test('errorDetail: Datadog error bodies, raw text, empty', () => {
 test('Ledger: each event settles once; counters follow; a group resolves true only if all were delivered', async () => {
   const diagnostics = new Diagnostics(() => undefined);
   const ledger = new Ledger(diagnostics);
-  const a = ledger.admit(jobEvents('a', 3));
-  const b = ledger.admit(jobEvents('b', 2));
-  assert.equal(diagnostics.counters.queued, 5);
-  assert.equal(ledger.settle(a.items, 'delivered'), 3);
-  assert.equal(ledger.settle(a.items, 'delivered'), 0, 'a second settlement is ignored');
-  assert.equal(ledger.settle([a.items[0]!], 'spooled'), 0);
-  assert.equal(ledger.settle([b.items[0]!], 'delivered'), 1);
-  assert.equal(ledger.settle(b.items, 'shutdown'), 1);
-  assert.equal(ledger.settle(b.items, 'delivery_failed'), 0);
-  assert.equal(await a.group.done, true);
-  assert.equal(await b.group.done, false);
+  const ga = ledger.group(3);
+  const a = wholeBatch(ledger.batch(ga, jobEvents('a', 3)));
+  const gb = ledger.group(3);
+  const b = wholeBatch(ledger.batch(gb, jobEvents('b', 2)));
+  assert.equal(diagnostics.counters.queued, 6);
+  assert.equal(ledger.settle(a, 'delivered'), 3);
+  assert.equal(ledger.settle(a, 'delivered'), 0, 'a second settlement is ignored');
+  assert.equal(ledger.settle(sliceSelection(a, 0, 1), 'spooled'), 0);
+  assert.equal(ledger.settle(sliceSelection(b, 0, 1), 'delivered'), 1);
+  assert.equal(ledger.unsettled().at.length, 1);
+  assert.equal(ledger.settle(b, 'shutdown'), 1);
+  assert.equal(ledger.settle(b, 'delivery_failed'), 0);
+  assert.equal(ledger.settleLoose(gb, 1, 'too_large'), 1);
+  assert.equal(await ga.done, true);
+  assert.equal(await gb.done, false);
   const c = diagnostics.counters;
-  assert.deepEqual([c.queued, c.eventsSent, c.spooled, c.dropped.shutdown, c.dropped.delivery_failed], [0, 4, 0, 1, 0]);
-  assert.equal(ledger.unsettled().length, 0);
-  assert.equal(await ledger.admit([]).group.done, true);
+  assert.deepEqual([c.queued, c.eventsSent, c.spooled, c.dropped.shutdown, c.dropped.delivery_failed, c.dropped.too_large], [0, 4, 0, 1, 0, 1]);
+  assert.equal(ledger.unsettled().at.length, 0);
+  assert.equal(await ledger.group(0).done, true);
 });

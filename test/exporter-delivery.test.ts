@@ -167,3 +167,24 @@ test('after an outage, export() waits for delivery again even if a batch had a r
   await exportDirect(exporter, await recordTree({ name: 'p2', attributes: ci('pipeline', 'p2') }));
   assert.ok(namesOf(intake).includes('p2'), 'the callback came before p2 was delivered');
 });
+
+test('one export() call: its events go out in bodies of up to 1,000, not one per 500-span slice', { timeout: 30_000 }, async (t) => {
+  const intake = await startIntake();
+  t.after(() => intake.close());
+  const exporter = new DatadogCIPipelineExporter({ endpoint: intake.endpoint, logger: () => undefined });
+  t.after(() => exporter.shutdown());
+  const steps = 1_500;
+  const children = Array.from({ length: steps }, (_, i) => ({ name: `s${i}`, attributes: ci('step', `s${i}`) }));
+  const spans = await recordTree({ name: 'p', attributes: ci('pipeline', 'p'), children: [{ name: 'j', attributes: ci('job', 'j'), children }] });
+  // The pipeline span ends last: the whole call is resolved in slices after it arrives.
+  await exportDirect(exporter, spans);
+  // The callback still means "delivered".
+  assert.equal(intake.acceptedCount(), steps + 2);
+  assert.deepEqual(
+    intake.requests.map((r) => r.events.length),
+    [1000, steps + 2 - 1000],
+  );
+  // A second call's few events are not held back waiting for more.
+  await exportDirect(exporter, await recordTree({ name: 'q', attributes: ci('pipeline', 'q') }));
+  assert.equal(intake.acceptedCount(), steps + 3);
+});

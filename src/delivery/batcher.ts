@@ -1,5 +1,6 @@
 // Packing of serialized events into request bodies. Pure: no I/O, no clock.
 import type { ReadyEvent } from './types.js';
+import type { Selection } from './ledger.js';
 
 const HEAD = '{"data":[';
 const TAIL = ']}';
@@ -63,4 +64,36 @@ export function packBatches<T extends ReadyEvent>(
     i += n;
   }
   return { batches, tooLarge };
+}
+
+/**
+ * The body of a selection: its batch's own body when it is the whole of one batch (no copy),
+ * else the selected events' bytes copied out of their batches' bodies (a retry after some
+ * events settled, a half after a 413, a merge of small sends).
+ */
+export function encodeSelection(sel: Selection): Buffer {
+  const m = sel.at.length;
+  const first = sel.of[0];
+  if (first && m === first.size && sel.of[m - 1] === first && sel.at[0] === 0 && sel.at[m - 1] === m - 1) {
+    // Whole batch: indices are 0..m-1 of one batch exactly when the ends match and every owner is it.
+    let whole = true;
+    for (let k = 0; k < m && whole; k++) whole = sel.of[k] === first && sel.at[k] === k;
+    if (whole) return first.body;
+  }
+  let size = BODY_OVERHEAD + Math.max(0, m - 1);
+  for (let k = 0; k < m; k++) size += sel.of[k]!.bytesOf(sel.at[k]!);
+  const buf = Buffer.allocUnsafe(size);
+  let at = buf.write(HEAD, 0, 'latin1');
+  for (let k = 0; k < m; ) {
+    // Runs of consecutive events of one batch are one copy.
+    const b = sel.of[k]!;
+    const i = sel.at[k]!;
+    let j = k + 1;
+    while (j < m && sel.of[j] === b && sel.at[j] === sel.at[j - 1]! + 1) j++;
+    if (k > 0) buf[at++] = 44; // ,
+    at += b.body.copy(buf, at, b.starts[i]!, b.starts[sel.at[j - 1]! + 1]! - 1);
+    k = j;
+  }
+  buf.write(TAIL, at, 'latin1');
+  return buf;
 }

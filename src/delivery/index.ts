@@ -2,9 +2,9 @@
 // owns the lifecycle (send → flush → shutdown). Every event ends in exactly one of: delivered,
 // dropped (with a reason, counted), spooled — the Ledger enforces that.
 import type { Diagnostics } from '../diagnostics.js';
-import { fitsAlone, packBatches } from './batcher.js';
-import { type Item, Ledger } from './ledger.js';
-import { EventQueue } from './queue.js';
+import { bodySize, fitsAlone } from './batcher.js';
+import { type Batch, bytesAt, describeAt, filterSelection, type Group, Ledger, type Selection, wholeBatch } from './ledger.js';
+import { BatchQueue } from './queue.js';
 import { type BatchContext, deliverBatch } from './split.js';
 import { type Claim, Spool } from './spool.js';
 import { within } from './timers.js';
@@ -31,7 +31,7 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
   const now = hooks.now ?? Date.now;
   const random = hooks.random ?? Math.random;
   const ledger = new Ledger(diagnostics);
-  const queue = new EventQueue<Item>(Math.max(1, config.maxQueuedEvents));
+  const queue = new BatchQueue(Math.max(1, config.maxQueuedEvents));
   const maxEvents = Math.max(1, Math.min(1000, config.maxBatchEvents));
   const maxBytes = config.maxBatchBytes;
   const life = new AbortController();
@@ -66,47 +66,64 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
       })
     : undefined;
 
-  const fresh = (e: ReadyEvent): boolean => now() - e.timeMs <= config.maxEventAgeMs;
+  const young = (timeMs: number): boolean => now() - timeMs <= config.maxEventAgeMs;
+  const fresh = (b: Batch, i: number): boolean => young(b.timeMs[i]!);
 
-  function dropTooOld(items: readonly Item[]): void {
-    const n = ledger.settle(items, 'too_old');
-    if (n > 0) {
-      report.once(
-        'drop:too_old',
-        `dropped ${describeEvent(items[0]!)}${n > 1 ? ` and ${n - 1} more` : ''}: older than ${hours(config.maxEventAgeMs)} h, which Datadog rejects. Later ones are counted in dropped.too_old.`,
-      );
-    }
+  function tooOldMessage(first: string, n: number): void {
+    report.once(
+      'drop:too_old',
+      `dropped ${first}${n > 1 ? ` and ${n - 1} more` : ''}: older than ${hours(config.maxEventAgeMs)} h, which Datadog rejects. Later ones are counted in dropped.too_old.`,
+    );
   }
 
-  function dropTooLarge(item: Item, why: string): void {
-    if (ledger.settle([item], 'too_large') > 0) {
-      report.once('drop:too_large', `dropped ${describeEvent(item)} (${item.bytes} bytes): ${why}. Later ones are counted in dropped.too_large.`);
-    }
+  function tooLargeMessage(what: string, bytes: number, why: string): void {
+    report.once('drop:too_large', `dropped ${what} (${bytes} bytes): ${why}. Later ones are counted in dropped.too_large.`);
+  }
+
+  function dropTooOld(items: Selection): void {
+    const n = ledger.settle(items, 'too_old');
+    if (n > 0) tooOldMessage(describeAt(items), n);
+  }
+
+  function dropTooLarge(item: Selection, why: string): void {
+    if (ledger.settle(item, 'too_large') > 0) tooLargeMessage(describeAt(item), bytesAt(item), why);
   }
 
   /** Retries ran out: keep the events for a next process when there is a spool, else drop them. */
-  function undeliverable(items: readonly Item[], why: string): void {
-    const open = items.filter((i) => !i.settled);
-    if (open.length === 0) return;
+  function undeliverable(items: Selection, why: string): void {
+    const open = filterSelection(items, (b, i) => !b.settled(i));
+    const n = open.at.length;
+    if (n === 0) return;
     if (spool && toSpool(open)) {
-      report.once('spool:failed-batch', `could not deliver ${open.length} event(s) to ${site} (${why}); spooled to ${spool.dir} for the next run.`);
+      report.once('spool:failed-batch', `could not deliver ${n} event(s) to ${site} (${why}); spooled to ${spool.dir} for the next run.`);
       return;
     }
     ledger.settle(open, 'delivery_failed');
-    report.once('drop:delivery_failed', `could not deliver ${open.length} event(s) to ${site}: ${why}. Dropped; later failures are counted in dropped.delivery_failed.`);
+    report.once('drop:delivery_failed', `could not deliver ${n} event(s) to ${site}: ${why}. Dropped; later failures are counted in dropped.delivery_failed.`);
   }
 
-  /** Writes events to the spool; false (nothing settled) if the disk refused. */
-  function toSpool(items: readonly Item[]): boolean {
+  /** Writes events to the spool, one file per body's worth; false (nothing settled) if the disk refused. */
+  function toSpool(items: Selection): boolean {
     if (!spool) return false;
-    const young = items.filter((i) => !i.settled && fresh(i));
-    dropTooOld(items.filter((i) => !i.settled && !fresh(i)));
-    const { batches, tooLarge } = packBatches(young, maxEvents, maxBytes);
-    for (const t of tooLarge) dropTooLarge(t, `larger alone than the ${maxBytes}-byte request cap`);
+    const live = filterSelection(items, (b, i) => !b.settled(i));
+    const old = filterSelection(live, (b, i) => !fresh(b, i));
+    if (old.at.length > 0) dropTooOld(old);
+    const ok = filterSelection(live, fresh);
     try {
-      for (const b of batches) {
-        spool.write(b);
-        ledger.settle(b, 'spooled');
+      // Every event of a batch fits alone (send() set the others apart), so bodies only need cutting.
+      for (let k = 0; k < ok.at.length; ) {
+        let n = 0;
+        let sum = 0;
+        while (k + n < ok.at.length && n < maxEvents) {
+          const next = bytesAt(ok, k + n);
+          if (n > 0 && bodySize(n + 1, sum + next) > maxBytes) break;
+          sum += next;
+          n++;
+        }
+        const part: Selection = { of: ok.of.slice(k, k + n), at: ok.at.slice(k, k + n) };
+        spool.write(part.at.map((i, j) => part.of[j]!.event(i)));
+        ledger.settle(part, 'spooled');
+        k += n;
       }
       return true;
     } catch (e) {
@@ -127,8 +144,8 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
     onRetry: (items, why) => {
       lastFailure = why;
       hooks.onRetry?.();
-      diagnostics.counters.eventsRetried += items.length;
-      for (const i of items) i.retried = true;
+      diagnostics.counters.eventsRetried += items.at.length;
+      for (let k = 0; k < items.at.length; k++) items.of[k]!.markRetried(items.at[k]!);
     },
     delivered: (items) => {
       hooks.onDelivered?.();
@@ -137,10 +154,10 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
     tooOld: dropTooOld,
     tooLarge: (item, detail) => dropTooLarge(item, `Datadog answered 413 Payload Too Large for it alone (${detail})`),
     rejected: (item, detail) => {
-      if (ledger.settle([item], 'rejected') === 0) return;
+      if (ledger.settle(item, 'rejected') === 0) return;
       if (rejectionLines < MAX_REJECTION_LINES) {
         rejectionLines++;
-        report.say(`Datadog rejected ${describeEvent(item)} (HTTP 400): ${detail}`);
+        report.say(`Datadog rejected ${describeAt(item)} (HTTP 400): ${detail}`);
       } else {
         report.once('drop:rejected:more', `more events were rejected with HTTP 400; they are counted in dropped.rejected.`);
       }
@@ -165,7 +182,7 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
   }
 
   /** A bug below must cost one batch, not a worker (and with it a share of the throughput). */
-  async function safeDeliver(items: Item[]): Promise<void> {
+  async function safeDeliver(items: Selection): Promise<void> {
     try {
       await deliverBatch(items, ctx);
     } catch (e) {
@@ -174,11 +191,48 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
     }
   }
 
+  /**
+   * Registers `events` as one group and writes them into batches within the caps. Events too
+   * large alone are dropped here, and so are events too old when `dropOld` (else the request
+   * drops them, as for spooled files).
+   */
+  function admit(events: readonly ReadyEvent[], opts: { always?: boolean; onDone?: () => void }, dropOld: boolean): { group: Group; batches: Batch[] } {
+    const group = ledger.group(events.length, opts);
+    const batches: Batch[] = [];
+    let start = 0;
+    let sum = 0;
+    let old = 0;
+    let firstOld: ReadyEvent | undefined;
+    const ok: ReadyEvent[] = [];
+    const seal = (): void => {
+      if (ok.length > start) batches.push(ledger.batch(group, start === 0 ? ok : ok.slice(start)));
+      start = ok.length;
+      sum = 0;
+    };
+    for (const e of events) {
+      if (!fitsAlone(e, maxBytes)) {
+        if (ledger.settleLoose(group, 1, 'too_large') > 0) tooLargeMessage(describeEvent(e), e.bytes, `larger alone than the ${maxBytes}-byte request cap`);
+        continue;
+      }
+      if (dropOld && !young(e.timeMs)) {
+        firstOld ??= e;
+        old++;
+        continue;
+      }
+      const n = ok.length - start;
+      if (n > 0 && (n >= maxEvents || bodySize(n + 1, sum + e.bytes) > maxBytes)) seal();
+      ok.push(e);
+      sum += e.bytes;
+    }
+    // Named one at a time, as the first of them (the count is in dropped.too_old).
+    if (old > 0 && ledger.settleLoose(group, old, 'too_old') > 0) tooOldMessage(describeEvent(firstOld!), 1);
+    seal();
+    return { group, batches };
+  }
+
   async function runClaim(c: Claim): Promise<void> {
-    const { items } = ledger.admit(c.events, { always: true, onDone: () => spool?.release(c) });
-    const { batches, tooLarge } = packBatches(items, maxEvents, maxBytes);
-    for (const t of tooLarge) dropTooLarge(t, `larger alone than the ${maxBytes}-byte request cap`);
-    for (const b of batches) await safeDeliver(b);
+    const { batches } = admit(c.events, { always: true, onDone: () => spool?.release(c) }, false);
+    for (const b of batches) await safeDeliver(wholeBatch(b));
   }
 
   let spoolDone!: () => void;
@@ -192,17 +246,8 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
         continue;
       }
       spoolDone();
-      const batch = queue.take(
-        maxEvents,
-        maxBytes,
-        (e) => !e.settled && fresh(e),
-        (e) => {
-          if (e.settled) return;
-          if (!fresh(e)) dropTooOld([e]);
-          else dropTooLarge(e, `larger alone than the ${maxBytes}-byte request cap`);
-        },
-      );
-      if (batch.length > 0) await safeDeliver(batch);
+      const batch = queue.take(maxEvents, maxBytes);
+      if (batch.at.length > 0) await safeDeliver(batch);
       else await queue.whenNonEmpty();
     }
   }
@@ -229,25 +274,22 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
   return {
     send(events: ReadyEvent[]): Promise<boolean> {
       try {
-        const { items, group } = ledger.admit(events);
         if (closing) {
-          if (ledger.settle(items, 'shutdown') > 0) {
+          const group = ledger.group(events.length);
+          if (ledger.settleLoose(group, events.length, 'shutdown') > 0) {
             report.once('drop:after-shutdown', `events sent after shutdown() were dropped (counted in dropped.shutdown).`);
           }
           return group.done;
         }
-        const ok: Item[] = [];
-        for (const it of items) {
-          if (!fitsAlone(it, maxBytes)) dropTooLarge(it, `larger alone than the ${maxBytes}-byte request cap`);
-          else if (!fresh(it)) dropTooOld([it]);
-          else ok.push(it);
-        }
-        const overflow = queue.push(ok);
-        if (overflow.length > 0 && ledger.settle(overflow, 'queue_overflow') > 0) {
-          report.once(
-            'drop:queue_overflow',
-            `the send queue is full (${config.maxQueuedEvents} events; ${site} is slow or unreachable): dropped the oldest. Counted in dropped.queue_overflow.`,
-          );
+        const { group, batches } = admit(events, {}, true);
+        for (const b of batches) {
+          const overflow = queue.push(b);
+          if (overflow.at.length > 0 && ledger.settle(overflow, 'queue_overflow') > 0) {
+            report.once(
+              'drop:queue_overflow',
+              `the send queue is full (${config.maxQueuedEvents} events; ${site} is slow or unreachable): dropped the oldest. Counted in dropped.queue_overflow.`,
+            );
+          }
         }
         return group.done;
       } catch (e) {
@@ -272,9 +314,9 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
           queue.wake();
           const rest = ledger.unsettled();
           queue.drain();
-          if (rest.length > 0 && !(spool && toSpool(rest))) {
-            const tried = rest.filter((i) => i.retried);
-            const untried = rest.filter((i) => !i.retried);
+          if (rest.at.length > 0 && !(spool && toSpool(rest))) {
+            const tried = filterSelection(rest, (b, i) => b.retried(i));
+            const untried = filterSelection(rest, (b, i) => !b.retried(i));
             const a = ledger.settle(tried, 'delivery_failed');
             const b = ledger.settle(untried, 'shutdown');
             if (a + b > 0) {

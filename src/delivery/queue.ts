@@ -1,68 +1,90 @@
-// The bounded queue of events waiting for a request slot. Memory stays bounded whatever the
-// endpoint does: past `capacity`, the oldest events go (the newest describe the build's end,
-// which users look at first).
-import { bodySize, fitsAlone } from './batcher.js';
-import type { ReadyEvent } from './types.js';
+// The bounded queue of batches waiting for a request slot. Memory stays bounded whatever the
+// endpoint does: past `capacity` events, the oldest events go (the newest describe the build's
+// end, which users look at first).
+import { BODY_OVERHEAD } from './batcher.js';
+import { type Batch, emptySelection, type Selection } from './ledger.js';
 
-export class EventQueue<T extends ReadyEvent> {
-  private items: T[] = [];
+export class BatchQueue {
+  private items: Batch[] = [];
   private head = 0;
+  /** Events of the front batch already pushed out (they are settled by the caller). */
+  private frontDropped = 0;
+  /** Events queued, counting every event of each queued batch but those pushed out. */
+  private count = 0;
   private waiters: Array<() => void> = [];
 
   constructor(private readonly capacity: number) {}
 
+  /** Events queued (settled ones included until their batch is taken). */
   get length(): number {
-    return this.items.length - this.head;
+    return this.count;
   }
 
   /** Appends; returns the events pushed out of the front to stay within capacity. */
-  push(events: readonly T[]): T[] {
-    for (const e of events) this.items.push(e);
-    let overflow: T[] = [];
-    const excess = this.length - this.capacity;
-    if (excess > 0) {
-      overflow = this.items.slice(this.head, this.head + excess);
-      this.head += excess;
+  push(b: Batch): Selection {
+    this.items.push(b);
+    this.count += b.size;
+    const overflow = emptySelection();
+    while (this.count > this.capacity) {
+      const front = this.items[this.head]!;
+      const take = Math.min(this.count - this.capacity, front.size - this.frontDropped);
+      for (let i = this.frontDropped; i < this.frontDropped + take; i++) {
+        overflow.of.push(front);
+        overflow.at.push(i);
+      }
+      this.count -= take;
+      this.frontDropped += take;
+      if (this.frontDropped === front.size) this.shift();
     }
     this.compact();
-    if (this.length > 0) this.wake();
+    if (this.head < this.items.length) this.wake();
     return overflow;
   }
 
   /**
-   * Takes the next body's worth of events from the front. Events for which `keep` says no are
-   * removed and handed to `discard` instead (too old by now, or settled elsewhere).
+   * Takes the next body's worth from the front: the unsettled events of the first batch, and of
+   * the batches after it while the whole of each fits within the caps beside them (small sends,
+   * as the live path makes, share a request when they wait together).
    */
-  take(maxEvents: number, maxBytes: number, keep: (e: T) => boolean, discard: (e: T) => void): T[] {
-    const out: T[] = [];
+  take(maxEvents: number, maxBytes: number): Selection {
+    const out = emptySelection();
     let sum = 0;
-    while (this.head < this.items.length && out.length < maxEvents) {
-      const e = this.items[this.head]!;
-      if (!keep(e) || !fitsAlone(e, maxBytes)) {
-        this.head++;
-        discard(e);
-        continue;
+    while (this.head < this.items.length) {
+      const b = this.items[this.head]!;
+      let n = 0;
+      let bytes = 0;
+      for (let i = this.frontDropped; i < b.size; i++) {
+        if (!b.settled(i)) {
+          n++;
+          bytes += b.bytesOf(i);
+        }
       }
-      if (out.length > 0 && bodySize(out.length + 1, sum + e.bytes) > maxBytes) break;
-      sum += e.bytes;
-      out.push(e);
-      this.head++;
+      if (out.at.length > 0 && (out.at.length + n > maxEvents || BODY_OVERHEAD + sum + bytes + out.at.length + n - 1 > maxBytes)) break;
+      for (let i = this.frontDropped; i < b.size; i++) {
+        if (!b.settled(i)) {
+          out.of.push(b);
+          out.at.push(i);
+        }
+      }
+      sum += bytes;
+      this.count -= b.size - this.frontDropped;
+      this.shift();
     }
     this.compact();
     return out;
   }
 
-  /** Empties the queue, returning what it held. */
-  drain(): T[] {
-    const out = this.items.slice(this.head);
+  /** Empties the queue. */
+  drain(): void {
     this.items = [];
     this.head = 0;
-    return out;
+    this.frontDropped = 0;
+    this.count = 0;
   }
 
   /** Resolves when the queue holds something (or wake() is called). Not a timer: keeps nothing alive. */
   whenNonEmpty(): Promise<void> {
-    if (this.length > 0) return Promise.resolve();
+    if (this.head < this.items.length) return Promise.resolve();
     return new Promise((r) => this.waiters.push(r));
   }
 
@@ -72,8 +94,14 @@ export class EventQueue<T extends ReadyEvent> {
     for (const r of w) r();
   }
 
+  private shift(): void {
+    this.items[this.head] = undefined as unknown as Batch;
+    this.head++;
+    this.frontDropped = 0;
+  }
+
   private compact(): void {
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
+    if (this.head > 64 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }

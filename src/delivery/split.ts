@@ -1,8 +1,8 @@
 // Delivering one batch: retries (retry.ts), then the answers that need the batch cut up —
 // 413 → halves until each fits, 400 → bisection down to the events Datadog rejects, so that
 // one bad event never costs its 999 neighbours.
-import { encodeBody } from './batcher.js';
-import type { Item } from './ledger.js';
+import { encodeSelection } from './batcher.js';
+import { type Batch, filterSelection, type Selection, sliceSelection } from './ledger.js';
 import { sendWithRetry } from './retry.js';
 import type { Transport } from './transport.js';
 
@@ -13,21 +13,21 @@ export interface BatchContext {
   signal: AbortSignal;
   now(): number;
   random(): number;
-  /** Whether an event is still young enough for Datadog to accept it. */
-  fresh(item: Item): boolean;
+  /** Whether event i of a batch is still young enough for Datadog to accept it. */
+  fresh(b: Batch, i: number): boolean;
   onRequest(): void;
-  onRetry(items: readonly Item[], why: string): void;
-  delivered(items: readonly Item[]): void;
-  tooOld(items: readonly Item[]): void;
+  onRetry(items: Selection, why: string): void;
+  delivered(items: Selection): void;
+  tooOld(items: Selection): void;
   /** A single event answered 413. */
-  tooLarge(item: Item, detail: string): void;
+  tooLarge(item: Selection, detail: string): void;
   /** A single event answered 400. */
-  rejected(item: Item, detail: string): void;
-  unauthorized(items: readonly Item[], status: number): void;
+  rejected(item: Selection, detail: string): void;
+  unauthorized(items: Selection, status: number): void;
   /** A non-retryable answer other than the above. */
-  failed(items: readonly Item[], status: number, detail: string): void;
+  failed(items: Selection, status: number, detail: string): void;
   /** Retries ran out. */
-  gaveUp(items: readonly Item[], why: string, attempts: number): void;
+  gaveUp(items: Selection, why: string, attempts: number): void;
 }
 
 /** Datadog's `{"errors":[{"detail":...}]}`, as one line. */
@@ -61,14 +61,20 @@ function clip(s: string): string {
  * for shutdown to spool). The retry deadline covers the whole batch, splits included, but every
  * piece of a split gets at least one attempt: those attempts make progress, waiting does not.
  */
-export async function deliverBatch(items: Item[], ctx: BatchContext, deadlineAt = ctx.now() + ctx.retry.deadlineMs): Promise<void> {
-  const live = items.filter((i) => !i.settled);
-  const old = live.filter((i) => !ctx.fresh(i));
-  if (old.length > 0) ctx.tooOld(old);
-  const batch = old.length > 0 ? live.filter((i) => ctx.fresh(i)) : live;
-  if (batch.length === 0 || ctx.signal.aborted) return;
+export async function deliverBatch(items: Selection, ctx: BatchContext, deadlineAt = ctx.now() + ctx.retry.deadlineMs): Promise<void> {
+  let stale = false;
+  for (let k = 0; k < items.at.length && !stale; k++) stale = items.of[k]!.settled(items.at[k]!) || !ctx.fresh(items.of[k]!, items.at[k]!);
+  let batch = items;
+  if (stale) {
+    const live = filterSelection(items, (b, i) => !b.settled(i));
+    const old = filterSelection(live, (b, i) => !ctx.fresh(b, i));
+    if (old.at.length > 0) ctx.tooOld(old);
+    batch = old.at.length > 0 ? filterSelection(live, (b, i) => ctx.fresh(b, i)) : live;
+  }
+  const n = batch.at.length;
+  if (n === 0 || ctx.signal.aborted) return;
 
-  const body = await ctx.transport.prepare(encodeBody(batch));
+  const body = await ctx.transport.prepare(encodeSelection(batch));
   const final = await sendWithRetry({
     post: (timeoutMs) => {
       ctx.onRequest();
@@ -82,7 +88,10 @@ export async function deliverBatch(items: Item[], ctx: BatchContext, deadlineAt 
     now: ctx.now,
     random: ctx.random,
     onRetry: (why) => ctx.onRetry(batch, why),
-    stillValid: () => batch.every((i) => !i.settled && ctx.fresh(i)),
+    stillValid: () => {
+      for (let k = 0; k < n; k++) if (batch.of[k]!.settled(batch.at[k]!) || !ctx.fresh(batch.of[k]!, batch.at[k]!)) return false;
+      return true;
+    },
   });
 
   switch (final.verdict) {
@@ -104,16 +113,16 @@ export async function deliverBatch(items: Item[], ctx: BatchContext, deadlineAt 
       return;
     case 'split':
     case 'bisect': {
-      if (batch.length === 1) {
+      if (n === 1) {
         const detail = errorDetail(final.body, final.status);
-        if (final.verdict === 'split') ctx.tooLarge(batch[0]!, detail);
-        else ctx.rejected(batch[0]!, detail);
+        if (final.verdict === 'split') ctx.tooLarge(batch, detail);
+        else ctx.rejected(batch, detail);
         return;
       }
-      const mid = Math.ceil(batch.length / 2);
+      const mid = Math.ceil(n / 2);
       // One half after the other: a split never exceeds the request concurrency bound.
-      await deliverBatch(batch.slice(0, mid), ctx, deadlineAt);
-      await deliverBatch(batch.slice(mid), ctx, deadlineAt);
+      await deliverBatch(sliceSelection(batch, 0, mid), ctx, deadlineAt);
+      await deliverBatch(sliceSelection(batch, mid), ctx, deadlineAt);
       return;
     }
   }

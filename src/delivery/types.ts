@@ -1,6 +1,7 @@
 // The contract between the exporter (which builds events) and delivery (which gets them to
-// Datadog). Events cross it already serialized: JSON.stringify runs once per event, and batching,
-// byte caps, 413 splitting, 400 bisection and the spool all work on these strings.
+// Datadog). Events cross it already serialized: JSON.stringify runs once per event. Delivery
+// writes each string into its batch's body at once (ledger.ts); byte caps, 413 splitting, 400
+// bisection and the spool then work on that body's bytes.
 
 export interface ReadyEvent {
   /** One `data` item: `{"attributes":{...},"type":"cipipeline_resource_request"}`. */
