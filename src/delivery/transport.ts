@@ -1,6 +1,5 @@
 // One HTTP POST of one body. No decisions here: the caller classifies what came back.
 import { promisify } from 'node:util';
-import { gzip as gzipCb } from 'node:zlib';
 import { context } from '@opentelemetry/api';
 import { suppressTracing } from '../otel-types.js';
 import type { Dispatcher } from 'undici';
@@ -9,7 +8,14 @@ import { linkedTimeout } from './timers.js';
 import { warmUpHttpParser } from './parser-warm-up.js';
 import { loadUndici, type UndiciParts } from './undici.js';
 
-const gzip = promisify(gzipCb);
+/** zlib, loaded on the first gzip'd body only (gzip is off by default: one module less at start-up). */
+let gzip: ((body: Buffer) => Promise<Buffer>) | undefined;
+async function gzipped(body: Buffer): Promise<Buffer> {
+  if (!gzip) {
+    gzip = promisify((await import('node:zlib')).gzip);
+  }
+  return gzip(body);
+}
 
 /** Error bodies are only read for their `detail`; a larger one is cut (a hostile or broken server). */
 const MAX_RESPONSE_BYTES = 64 * 1024;
@@ -176,7 +182,7 @@ export function createTransport(o: TransportOptions): Transport {
       return context.with(suppressTracing(context.active()), () => send(body, timeoutMs, signal));
     },
     async prepare(json) {
-      return o.gzip ? gzip(typeof json === 'string' ? Buffer.from(json, 'utf8') : json) : json;
+      return o.gzip ? gzipped(typeof json === 'string' ? Buffer.from(json, 'utf8') : json) : json;
     },
     async close() {
       await http.then(({ agent }) => agent.destroy()).catch(() => undefined);
