@@ -4,9 +4,12 @@
 //   short <ours|otlp> <module> <url> → a 100-span pipeline that runs ≥ 1 s, then shutdown();
 //                                prints the wall-clock time at which its last span ended
 //   memory <module> <count>    → (with --expose-gc) heap bytes per held step, everything counted
+//   first <ours|otlp> <module> <url> → the ms from before import() to one span delivered (import,
+//                                construction, undici's lazy load for ours, one request answered),
+//                                and the CPU ms of the process over the same stretch
 import { setTimeout as sleep } from 'node:timers/promises';
 import { context, trace } from '@opentelemetry/api';
-import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor, type SpanExporter, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 
 const [mode, ...rest] = process.argv.slice(2);
 const wallNow = (): number => performance.timeOrigin + performance.now();
@@ -53,8 +56,28 @@ async function short(kind: string, spec: string, url: string): Promise<void> {
   pipeline.end();
   const lastEnd = wallNow();
   await provider.shutdown();
-  console.log(JSON.stringify({ lastEnd }));
+  // When shutdown() resolved: the rest of the tail is Node's own exit.
+  console.log(JSON.stringify({ lastEnd, shutDown: wallNow() }));
   // No process.exit(): what is measured is how long Node takes to exit on its own.
+}
+
+async function first(kind: string, spec: string, url: string): Promise<void> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  let exporter: SpanExporter;
+  if (kind === 'ours') {
+    const { DatadogCIPipelineExporter } = (await import(spec)) as OurModule;
+    exporter = new DatadogCIPipelineExporter({ endpoint: url, apiKey: 'bench-key', service: 'first', logger: () => undefined });
+  } else {
+    const { OTLPTraceExporter } = (await import(spec)) as { OTLPTraceExporter: new (o: object) => SpanExporter };
+    exporter = new OTLPTraceExporter({ url });
+  }
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  provider.getTracer('first').startSpan('pipeline', { attributes: { 'ci.level': 'pipeline', 'ci.url': 'https://ci.example.com/p/1' } }).end();
+  await provider.forceFlush();
+  const c = process.cpuUsage(c0);
+  console.log(JSON.stringify({ firstMs: performance.now() - t0, firstCpuMs: (c.user + c.system) / 1000 }));
+  process.exit(0);
 }
 
 async function memory(spec: string, count: number): Promise<void> {
@@ -127,6 +150,7 @@ async function memory(spec: string, count: number): Promise<void> {
 const run = mode === 'load' ? load(rest[0] as string)
   : mode === 'short' ? short(rest[0] as string, rest[1] as string, rest[2] as string)
   : mode === 'memory' ? memory(rest[0] as string, Number(rest[1]))
+  : mode === 'first' ? first(rest[0] as string, rest[1] as string, rest[2] as string)
   : Promise.reject(new Error(`unknown mode ${mode}`));
 run.catch((err: unknown) => {
   console.error(err);

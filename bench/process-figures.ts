@@ -16,6 +16,11 @@ const OTLP = '@opentelemetry/exporter-trace-otlp-http';
 
 export interface ProcessFigures {
   loadMs: { ours: number; otlp: number; runs: number } | undefined;
+  /**
+   * Import, construction and one span delivered, in a fresh process. Since undici is loaded at
+   * the exporter's construction (not at import), this is where its load shows.
+   */
+  firstSend: { oursMs: number; otlpMs: number; oursCpuMs: number; otlpCpuMs: number; runs: number } | undefined;
   shortLived: { oursMs: number; otlpMs: number; ratio: number; runs: number } | undefined;
   memory: { bytesPerSpan: number; held: number } | undefined;
 }
@@ -67,7 +72,7 @@ export async function processFigures(o: ProcessFigureOptions): Promise<ProcessFi
   const { pkg, child } = await bundle(o.src ?? resolve(root, 'src'), o.src ? 'ab' : 'src');
   const runs = o.quick ? 5 : 20;
   const loadRuns = o.quick ? 5 : 11;
-  const figures: ProcessFigures = { loadMs: undefined, shortLived: undefined, memory: undefined };
+  const figures: ProcessFigures = { loadMs: undefined, firstSend: undefined, shortLived: undefined, memory: undefined };
 
   // Module load: `await import()` of the package's entry in a fresh process, interleaved.
   const load = { ours: [] as number[], otlp: [] as number[] };
@@ -77,6 +82,23 @@ export async function processFigures(o: ProcessFigureOptions): Promise<ProcessFi
   }
   figures.loadMs = { ours: median(load.ours), otlp: median(load.otlp), runs: loadRuns };
   o.log(`module load: this package ${figures.loadMs.ours.toFixed(1)} ms, OTLP exporter ${figures.loadMs.otlp.toFixed(1)} ms (medians of ${loadRuns} fresh processes)`);
+
+  // Import → first span delivered: the module load figure above no longer includes undici (loaded
+  // at construction), so this one says what a process pays before its first event is sent.
+  const firstRuns = { ours: [] as number[], otlp: [] as number[], oursCpu: [] as number[], otlpCpu: [] as number[] };
+  for (let i = 0; i < loadRuns; i++) {
+    const a = (await runChild([child, 'first', 'ours', pkg, o.url])).out;
+    firstRuns.ours.push(a.firstMs as number);
+    firstRuns.oursCpu.push(a.firstCpuMs as number);
+    const b = (await runChild([child, 'first', 'otlp', OTLP, o.url.replace('/api/v2/ci/pipeline', '/v1/traces')])).out;
+    firstRuns.otlp.push(b.firstMs as number);
+    firstRuns.otlpCpu.push(b.firstCpuMs as number);
+  }
+  figures.firstSend = { oursMs: median(firstRuns.ours), otlpMs: median(firstRuns.otlp), oursCpuMs: median(firstRuns.oursCpu), otlpCpuMs: median(firstRuns.otlpCpu), runs: loadRuns };
+  o.log(
+    `import → construction → first span delivered: this exporter ${figures.firstSend.oursMs.toFixed(0)} ms (CPU ${figures.firstSend.oursCpuMs.toFixed(0)} ms), ` +
+      `OTLP exporter ${figures.firstSend.otlpMs.toFixed(0)} ms (CPU ${figures.firstSend.otlpCpuMs.toFixed(0)} ms) (medians of ${loadRuns} fresh processes; undici loads at construction)`,
+  );
 
   // Short-lived CI process: last span's end → process exit, interleaved.
   const tail = { ours: [] as number[], otlp: [] as number[] };
@@ -97,4 +119,17 @@ export async function processFigures(o: ProcessFigureOptions): Promise<ProcessFi
   figures.memory = { bytesPerSpan: m.out.bytesPerSpan as number, held: m.out.held as number };
   o.log(`memory per held span, all counted: ${figures.memory.bytesPerSpan.toFixed(0)} B (${figures.memory.held} held)`);
   return figures;
+}
+
+// `tsx bench/process-figures.ts [--quick] [--src DIR]`: these figures alone (DIR: another copy of
+// src/, e.g. from before a change), against the bench's sink.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { startSink } = await import('./sink.js');
+  const at = process.argv.indexOf('--src');
+  const sink = await startSink();
+  try {
+    await processFigures({ quick: process.argv.includes('--quick'), src: at > 0 ? resolve(process.argv[at + 1] as string) : undefined, url: sink.pipelineUrl, log: (l) => console.log(l) });
+  } finally {
+    sink.close();
+  }
 }

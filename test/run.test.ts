@@ -105,12 +105,21 @@ test('three nested runs through a shell script form one exactly linked pipeline;
   // One trace: every ID shares the pipeline's trace prefix.
   const prefix = String(pipeline.unique_id).slice(0, 19);
   for (const e of events) assert.equal(String(e.unique_id ?? e.id).slice(0, 19), prefix);
-  // Running events for the pipeline and each job, with the finished event's IDs.
-  for (const name of ['build', 'compile', 'missing', 'killed']) {
-    const running = events.find((e) => e.name === name && e.status === 'running');
-    assert.ok(running, name);
+  // Running events for the pipeline and the job whose commands ran on (nested runs), with the
+  // finished event's IDs, sent before it.
+  for (const name of ['build', 'compile']) {
+    const at = events.findIndex((e) => e.name === name && e.status === 'running');
+    assert.ok(at >= 0, name);
+    const running = events[at]!;
     assert.equal(running.unique_id ?? running.id, finished(name).unique_id ?? finished(name).id);
+    const fin = finished(name);
+    assert.ok(at < events.findIndex((e) => e === fin), `${name}: the running event came after the finished one`);
   }
+  // A command that ended before the exporter could send (not found: at once) gets no running
+  // event: its finished event, which would replace it, goes out in the same breath.
+  assert.equal(events.filter((e) => e.name === 'missing' && e.status === 'running').length, 0);
+  // `killed` ends within milliseconds too; whether its running event went depends on the machine.
+  assert.ok(events.filter((e) => e.name === 'killed' && e.status === 'running').length <= 1);
 });
 
 test('no API key and no endpoint: one line, the command runs anyway with its exit code', async () => {

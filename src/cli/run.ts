@@ -25,16 +25,21 @@ import { exporterHelp, exporterOptionsFromFlags, exporterParseOptions } from './
 const loadTelemetry = async () => {
   // undici parses HTTP with a WebAssembly module. V8 compiles it twice, a quick baseline first and
   // optimised code in the background, and the process cannot exit before that background compile
-  // is done (~200 ms here): `run` sends two requests, so the baseline is all it needs. Set before
-  // undici is loaded; it only concerns WebAssembly, and this process is `run`'s own.
+  // is done (~200 ms here): `run` sends one or two requests, so the baseline is all it needs. Set
+  // before undici is loaded; it only concerns WebAssembly, and this process is `run`'s own.
   setFlagsFromString('--liftoff-only');
-  const [api, exporter, processor, propagation] = await Promise.all([
+  const [api, exporter, processor, propagation, warmUp, undici] = await Promise.all([
     import('@opentelemetry/api'),
     import('../exporter.js'),
     import('../processor.js'),
     import('../propagation.js'),
+    import('../delivery/parser-warm-up.js'),
+    import('../delivery/undici.js'),
   ]);
-  return { api, exporter, processor, propagation };
+  // The same reason: no parser warm-up (a loopback server and request at start-up) for a process
+  // whose first request goes out when it is about to exit anyway.
+  warmUp.skipHttpParserWarmUp();
+  return { api, exporter, processor, propagation, undici };
 };
 
 const NAME = 'datadog-ci-pipeline-exporter run';
@@ -103,7 +108,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
 
 interface Telemetry {
   span: ReadableSpanLike & { spanContext(): SpanContext };
+  /** The processor the span ends in: `lineage`, or `running` once it has sent the running event. */
   processor: DatadogCIPipelineSpanProcessor;
+  /** Learned the span at its start (for the command's env), sends no running event. */
+  lineage: DatadogCIPipelineSpanProcessor;
+  /**
+   * For a pipeline or job: sends the running event, once the exporter can send (undici loaded) and
+   * only if the command is still running then. A command that ended before (`true`, a command not
+   * found) gets none: its finished event, which replaces a running one, goes out in the same breath.
+   */
+  running: { ready: Promise<unknown>; start: () => DatadogCIPipelineSpanProcessor } | undefined;
   timeoutMs: number;
   /** The env entries for the command (envForChildProcess). */
   childEnv: Record<string, string>;
@@ -128,7 +142,7 @@ async function setUp(values: Record<string, unknown>, env: NodeJS.ProcessEnv, co
     return undefined;
   }
 
-  const { api, exporter: { DatadogCIPipelineExporter }, processor: { DatadogCIPipelineSpanProcessor }, propagation } = await loadTelemetry();
+  const { api, exporter: { DatadogCIPipelineExporter }, processor: { DatadogCIPipelineSpanProcessor }, propagation, undici } = await loadTelemetry();
   const parent = propagation.parentFromEnv(env);
   let level: Level = parent.parentLevel === undefined ? 'pipeline' : parent.parentLevel === 'job' || parent.parentLevel === 'step' ? 'step' : 'job';
   const askedLevel = values.level as string | undefined;
@@ -169,9 +183,21 @@ async function setUp(values: Record<string, unknown>, env: NodeJS.ProcessEnv, co
   } satisfies ReadableSpanLike & { spanContext(): SpanContext };
 
   const exporter = new DatadogCIPipelineExporter(options);
-  const processor = new DatadogCIPipelineSpanProcessor(exporter);
-  processor.onStart(span, parent.context);
-  return { span, processor, timeoutMs: options.shutdownTimeoutMs ?? 30_000, childEnv: propagation.envForChildProcess(span) };
+  // The command's env needs the lineage now; the running event waits (see Telemetry.running).
+  const lineage = new DatadogCIPipelineSpanProcessor(exporter, { runningEvents: false });
+  lineage.onStart(span, parent.context);
+  const running: Telemetry['running'] =
+    level === 'pipeline' || level === 'job'
+      ? {
+          ready: undici.loadUndici().catch(() => undefined),
+          start: () => {
+            const p = new DatadogCIPipelineSpanProcessor(exporter);
+            p.onStart(span, parent.context);
+            return p;
+          },
+        }
+      : undefined;
+  return { span, processor: lineage, lineage, running, timeoutMs: options.shutdownTimeoutMs ?? 30_000, childEnv: propagation.envForChildProcess(span) };
 }
 
 function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv, telemetry: Telemetry | undefined): Promise<number> {
@@ -203,6 +229,17 @@ function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv, tel
     }
     if (pending) child.kill(pending);
     let done = false;
+    if (telemetry?.running) {
+      const { ready, start } = telemetry.running;
+      void ready.then(() => {
+        if (done) return;
+        try {
+          telemetry.processor = start();
+        } catch {
+          // no running event: the finished one still goes through the lineage processor
+        }
+      });
+    }
     child.on('error', (err: NodeJS.ErrnoException) => {
       if (done) return;
       done = true;
@@ -227,7 +264,7 @@ function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv, tel
 /** Ends the span and delivers it within shutdownTimeoutMs; nothing here can fail the build. */
 async function end(telemetry: Telemetry | undefined, code: number, message: string | undefined): Promise<void> {
   if (!telemetry) return;
-  const { span, processor, timeoutMs } = telemetry;
+  const { span, processor, lineage, timeoutMs } = telemetry;
   try {
     span.endTime = hrNow();
     if (code !== 0) {
@@ -237,7 +274,10 @@ async function end(telemetry: Telemetry | undefined, code: number, message: stri
     processor.onEnd(span);
     // The exporter's own deadline bounds this; the timer is a second fence for the build's sake.
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([processor.shutdown(), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs + 1000)))]);
+    // The processor the span ended in first: it hands its event over before the exporter (shared)
+    // shuts down; the other one only lets go of what it learned.
+    const down = Promise.all([processor.shutdown(), processor === lineage ? undefined : lineage.shutdown()]);
+    await Promise.race([down, new Promise<void>((r) => (timer = setTimeout(r, timeoutMs + 1000)))]);
     clearTimeout(timer);
   } catch (err) {
     say(`telemetry error (the command's exit code is kept): ${err instanceof Error ? err.message : String(err)}`);

@@ -10,8 +10,9 @@
 // nothing leaves 127.0.0.1.
 import { createServer, type Socket } from 'node:net';
 import { context } from '@opentelemetry/api';
-import { Client } from 'undici';
+import type { Dispatcher } from 'undici';
 import { suppressTracing } from '../otel-types.js';
+import { loadUndici } from './undici.js';
 
 let warmUp: Promise<void> | undefined;
 
@@ -19,6 +20,15 @@ let warmUp: Promise<void> | undefined;
 const RESPONSE =
   'HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\ndate: Wed, 02 Dec 2026 00:00:00 GMT\r\n' +
   'x-content-type-options: nosniff\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}';
+
+/**
+ * For a process that knows it sends its first request at once and then exits (the `run`
+ * command, which also tells V8 to keep the baseline WebAssembly code): no warm-up there, the
+ * loopback server and request would only cost it start-up time. Call before any exporter is built.
+ */
+export function skipHttpParserWarmUp(): void {
+  warmUp ??= Promise.resolve();
+}
 
 /**
  * Starts the warm-up once per process and returns at once; the promise (the same one on every
@@ -50,14 +60,16 @@ function start(finished: () => void): void {
       if (address === null || typeof address === 'string') return done();
       // The exporter's own requests never become spans, this one neither.
       void context.with(suppressTracing(context.active()), async () => {
-        const client = new Client(`http://127.0.0.1:${address.port}`, { connectTimeout: 2_000, headersTimeout: 2_000, bodyTimeout: 2_000 });
+        let client: Dispatcher | undefined;
         try {
-          const res = await client.request({ path: '/warm-up', method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+          const u = await loadUndici();
+          client = new u.Client(`http://127.0.0.1:${address.port}`, { connectTimeout: 2_000, headersTimeout: 2_000, bodyTimeout: 2_000 });
+          const res = await u.request.call(client, { path: '/warm-up', method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
           await res.body.text();
         } catch {
           // Only a missed optimisation: the exporter's requests work the same without it.
         } finally {
-          await client.destroy().catch(() => undefined);
+          await client?.destroy().catch(() => undefined);
           done();
         }
       });

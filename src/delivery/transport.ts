@@ -1,14 +1,21 @@
 // One HTTP POST of one body. No decisions here: the caller classifies what came back.
 import { promisify } from 'node:util';
-import { gzip as gzipCb } from 'node:zlib';
 import { context } from '@opentelemetry/api';
 import { suppressTracing } from '../otel-types.js';
-import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { secretRedactor } from '../diagnostics.js';
 import { linkedTimeout } from './timers.js';
 import { warmUpHttpParser } from './parser-warm-up.js';
+import { loadUndici, type UndiciParts } from './undici.js';
 
-const gzip = promisify(gzipCb);
+/** zlib, loaded on the first gzip'd body only (gzip is off by default: one module less at start-up). */
+let gzip: ((body: Buffer) => Promise<Buffer>) | undefined;
+async function gzipped(body: Buffer): Promise<Buffer> {
+  if (!gzip) {
+    gzip = promisify((await import('node:zlib')).gzip);
+  }
+  return gzip(body);
+}
 
 /** Error bodies are only read for their `detail`; a larger one is cut (a hostile or broken server). */
 const MAX_RESPONSE_BYTES = 64 * 1024;
@@ -51,45 +58,45 @@ function withScheme(url: string | undefined): string | undefined {
   return url === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `http://${url}`;
 }
 
+/** The proxy to go through: settings and environment read once, when the transport is created. */
+type ProxySettings = { httpProxy?: string; httpsProxy?: string; noProxy: string } | undefined;
+
+function proxySettings(o: TransportOptions): ProxySettings {
+  if (o.proxy === false) return undefined;
+  if (typeof o.proxy === 'string') return { httpProxy: o.proxy, httpsProxy: o.proxy, noProxy: '' };
+  const httpProxy = withScheme(fromEnv('http_proxy'));
+  const httpsProxy = withScheme(fromEnv('https_proxy'));
+  if (httpProxy === undefined && httpsProxy === undefined) return undefined;
+  // Explicit values: the same variables, with a scheme added where curl would assume one.
+  const env: { httpProxy?: string; httpsProxy?: string; noProxy: string } = { noProxy: fromEnv('no_proxy') ?? '' };
+  if (httpProxy !== undefined) env.httpProxy = httpProxy;
+  if (httpsProxy !== undefined) env.httpsProxy = httpsProxy;
+  return env;
+}
+
 /**
  * A keep-alive agent, through a proxy when one is configured. CI runners behind a corporate
  * proxy set HTTPS_PROXY/NO_PROXY: undici's EnvHttpProxyAgent applies them the way curl does. It
- * is only used when a proxy is in play, so the common case keeps a plain Agent. A proxy setting
- * undici cannot use is reported and ignored: telemetry never throws into the build.
+ * is only used (and only loaded) when a proxy is in play, so the common case keeps a plain Agent.
+ * A proxy setting undici cannot use is reported and ignored: telemetry never throws into the build.
  */
-function createDispatcher(o: TransportOptions): Dispatcher {
-  try {
-    return proxiedOrDirect(o);
-  } catch (err) {
-    o.onProblem?.(
-      `the proxy setting cannot be used (${(err as Error).message}); connecting directly. Check HTTPS_PROXY/HTTP_PROXY or the proxy option.`,
-    );
-    return new Agent(agentOptions(o));
-  }
-}
-
-function agentOptions(o: TransportOptions) {
-  return {
+async function createDispatcher(u: UndiciParts, o: TransportOptions, proxy: ProxySettings): Promise<Dispatcher> {
+  const options = {
     keepAliveTimeout: 4_000,
     connections: Math.max(1, o.maxConnections),
     // Timeouts are ours (per attempt, whole exchange); undici's would only cover parts of it.
     headersTimeout: 0,
     bodyTimeout: 0,
   };
-}
-
-function proxiedOrDirect(o: TransportOptions): Dispatcher {
-  const options = agentOptions(o);
-  if (typeof o.proxy === 'string') return new EnvHttpProxyAgent({ ...options, httpProxy: o.proxy, httpsProxy: o.proxy, noProxy: '' });
-  if (o.proxy === false) return new Agent(options);
-  const httpProxy = withScheme(fromEnv('http_proxy'));
-  const httpsProxy = withScheme(fromEnv('https_proxy'));
-  if (httpProxy === undefined && httpsProxy === undefined) return new Agent(options);
-  // Explicit values: the same variables, with a scheme added where curl would assume one.
-  const env: { httpProxy?: string; httpsProxy?: string; noProxy: string } = { noProxy: fromEnv('no_proxy') ?? '' };
-  if (httpProxy !== undefined) env.httpProxy = httpProxy;
-  if (httpsProxy !== undefined) env.httpsProxy = httpsProxy;
-  return new EnvHttpProxyAgent({ ...options, ...env });
+  if (proxy === undefined) return new u.Agent(options);
+  try {
+    return new (await u.loadEnvHttpProxyAgent())({ ...options, ...proxy });
+  } catch (err) {
+    o.onProblem?.(
+      `the proxy setting cannot be used (${(err as Error).message}); connecting directly. Check HTTPS_PROXY/HTTP_PROXY or the proxy option.`,
+    );
+    return new u.Agent(options);
+  }
 }
 
 /** An error's text, whatever was thrown. */
@@ -102,9 +109,24 @@ function errorMessage(err: unknown): string {
 }
 
 export function createTransport(o: TransportOptions): Transport {
+  // undici is loaded now, asynchronously (src/delivery/undici.ts), so that its load overlaps the
+  // host's work after the exporter is built; the first post waits for it. The proxy settings are
+  // read now, as before (the environment may change later).
+  const proxy = proxySettings(o);
+  const http = loadUndici().then(async (u) => ({ u, agent: await createDispatcher(u, o, proxy) }));
+  http.catch(() => undefined); // the rejection is seen by post() and close()
   // So that V8's compile of undici's HTTP parser overlaps the build, not the process's exit.
   void warmUpHttpParser();
-  const agent = createDispatcher(o);
+  // The endpoint as undici's request(url, ...) splits it (the options checked it is a URL).
+  let origin: string | undefined;
+  let path = '/';
+  try {
+    const url = new URL(o.endpoint);
+    origin = url.origin;
+    path = url.search ? `${url.pathname}${url.search}` : url.pathname;
+  } catch {
+    // post() reports it as a network error, as undici did
+  }
   const redact = secretRedactor(o.apiKey);
   const headers: Record<string, string> = {
     'content-type': 'application/json',
@@ -116,9 +138,18 @@ export function createTransport(o: TransportOptions): Transport {
 
   async function send(body: string | Buffer, timeoutMs: number, signal: AbortSignal): Promise<PostResult> {
     if (signal.aborted) return { kind: 'aborted' };
+    let h: { u: UndiciParts; agent: Dispatcher };
+    try {
+      // Before the attempt's clock starts: loading is local work, not the endpoint's time.
+      h = await http;
+      if (origin === undefined) throw new TypeError(`invalid url: ${o.endpoint}`);
+    } catch (err) {
+      return { kind: 'network', error: redact(errorMessage(err)), code: undefined, timedOut: false };
+    }
+    if (signal.aborted) return { kind: 'aborted' };
     const t = linkedTimeout(timeoutMs, signal);
     try {
-      const res = await request(o.endpoint, { method: 'POST', headers, body, dispatcher: agent, signal: t.signal });
+      const res = await h.u.request.call(h.agent, { origin, path, method: 'POST', headers, body, signal: t.signal });
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
@@ -151,10 +182,10 @@ export function createTransport(o: TransportOptions): Transport {
       return context.with(suppressTracing(context.active()), () => send(body, timeoutMs, signal));
     },
     async prepare(json) {
-      return o.gzip ? gzip(typeof json === 'string' ? Buffer.from(json, 'utf8') : json) : json;
+      return o.gzip ? gzipped(typeof json === 'string' ? Buffer.from(json, 'utf8') : json) : json;
     },
     async close() {
-      await agent.destroy().catch(() => undefined);
+      await http.then(({ agent }) => agent.destroy()).catch(() => undefined);
     },
   };
 }

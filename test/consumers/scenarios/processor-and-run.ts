@@ -55,7 +55,9 @@ const scenarios: Scenario[] = [
   {
     name: 'run command: a failing command is a pipeline in error, its exit code kept',
     legs: ['node20-sdk2', 'node24-sdk3'],
-    argv: (leg) => [installedBin(leg), 'run', '--name', 'release', '--url', 'https://ci.example.com/builds/1', '--no-detect', '--', 'sh', '-c', 'exit 3'],
+    // The command runs a moment: `run` sends the running event only when the command still runs
+    // once the exporter can send (a command that ends at once gets its finished event alone).
+    argv: (leg) => [installedBin(leg), 'run', '--name', 'release', '--url', 'https://ci.example.com/builds/1', '--no-detect', '--', 'sh', '-c', 'sleep 1; exit 3'],
     check(run) {
       assert.equal(run.exitCode, 3, `run's exit code is the command's; stderr: ${run.stderr}`);
       const pipelines = run.events.filter((e) => e.attributes.resource.level === 'pipeline');
