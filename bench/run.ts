@@ -418,7 +418,7 @@ function processTargets(p: ProcessFigures): Target[] {
     const l = p.loadMs;
     out.push({
       name: 'module load ≤ OTLP exporter + 20 ms',
-      value: `+${fmt(l.ours - l.otlp)} ms (${fmt(l.ours)} vs ${fmt(l.otlp)} ms, medians of ${l.runs})`,
+      value: `${l.ours >= l.otlp ? '+' : '−'}${fmt(Math.abs(l.ours - l.otlp))} ms (${fmt(l.ours)} vs ${fmt(l.otlp)} ms, medians of ${l.runs})`,
       pass: l.ours <= l.otlp + 20,
     });
   }
