@@ -351,7 +351,7 @@ test('more than 1000 events in one pipeline go out in several requests of at mos
 // Mapping of attributes, through real spans
 // ---------------------------------------------------------------------------------------------
 
-test('git set on the pipeline is inherited; a child overrides one field; a child tag drops the inherited branch', async (t) => {
+test('git set on the pipeline is inherited; a child naming another commit keeps only the repository and branch; a child tag drops the inherited branch', async (t) => {
   const h = await startHarness(t, { batchSize: 2 });
   const git = {
     'ci.git.repository_url': 'https://github.com/acme/app.git',
@@ -370,7 +370,7 @@ test('git set on the pipeline is inherited; a child overrides one field; a child
         children: [
           {
             name: 'override-job',
-            attributes: ci('job', 'override-job', { 'ci.git.sha': SHA2 }),
+            attributes: ci('job', 'override-job', { 'ci.git.sha': SHA2, 'ci.git.author_email': 'other@acme.example' }),
             children: [{ name: 'override-step', attributes: ci('step', 'override-step') }],
           },
           {
@@ -387,9 +387,11 @@ test('git set on the pipeline is inherited; a child overrides one field; a child
   const base = { repository_url: 'https://github.com/acme/app.git', sha: SHA, branch: 'main', author_email: 'dev@acme.example', message: 'fix the build' };
   assert.deepEqual(resourceNamed(h.intake, 'p').git, base);
   assert.deepEqual(resourceNamed(h.intake, 'stage').git, base);
-  assert.deepEqual(resourceNamed(h.intake, 'override-job').git, { ...base, sha: SHA2 });
+  // Another commit: the pipeline's author and message describe the pipeline's commit, not this one.
+  const other = { repository_url: 'https://github.com/acme/app.git', sha: SHA2, branch: 'main', author_email: 'other@acme.example' };
+  assert.deepEqual(resourceNamed(h.intake, 'override-job').git, other);
   // The nearest ancestor's git wins: the step under the overriding job gets the override.
-  assert.deepEqual(resourceNamed(h.intake, 'override-step').git, { ...base, sha: SHA2 });
+  assert.deepEqual(resourceNamed(h.intake, 'override-step').git, other);
   const { branch: _branch, ...noBranch } = base;
   assert.deepEqual(resourceNamed(h.intake, 'tag-job').git, { ...noBranch, tag: 'v1.2.3' });
   assert.deepEqual(resourceNamed(h.intake, 'tag-step').git, { ...noBranch, tag: 'v1.2.3' });

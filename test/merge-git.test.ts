@@ -6,12 +6,20 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { mergeGit, type GitInfo } from '../src/mapping/transform.js';
 
-/** The plain definition: copy each lower result, drop tag and branch under a layer naming one. */
+const COMMIT_KEYS = ['author_name', 'author_email', 'author_time', 'committer_name', 'committer_email', 'commit_time', 'message', 'tag'];
+
+/**
+ * The plain definition: copy each lower result; under a layer naming another repository keep
+ * nothing, under one naming another commit drop what describes the commit (authors, times,
+ * message, tag), and under one naming a tag or branch drop both.
+ */
 function reference(...layers: Array<GitInfo | undefined>): GitInfo | undefined {
   let out: GitInfo | undefined;
   for (const layer of layers) {
     if (!layer) continue;
-    const next: GitInfo = { ...out };
+    let next: GitInfo = { ...out };
+    if (layer.repository_url !== undefined && next.repository_url !== undefined && layer.repository_url !== next.repository_url) next = {};
+    if (layer.sha !== undefined && next.sha !== undefined && layer.sha !== next.sha) for (const k of COMMIT_KEYS) delete next[k];
     if (layer.tag !== undefined || layer.branch !== undefined) {
       delete next.tag;
       delete next.branch;
@@ -53,7 +61,7 @@ test('mergeGit: a layer that adds something gives a new object, keys in merge or
 });
 
 test('mergeGit: the same value as the plain definition, for any layers (property)', () => {
-  const key = fc.constantFrom('repository_url', 'sha', 'branch', 'tag', 'author_email', 'message');
+  const key = fc.constantFrom('repository_url', 'sha', 'branch', 'tag', 'author_email', 'committer_name', 'message');
   const layer = fc.option(fc.dictionary(key, fc.constantFrom('a', 'b'), { maxKeys: 4 }).map((d) => ({ ...d })), { nil: undefined });
   fc.assert(
     fc.property(fc.array(layer, { maxLength: 4 }), (layers) => {
@@ -75,4 +83,15 @@ test('mergeGit: of layers with the same content, the inherited one (next-to-last
   assert.equal(mergeGit(undefined, resource, inherited, undefined), inherited);
   assert.equal(mergeGit(undefined, resource, inherited, own), inherited);
   assert.equal(mergeGit(undefined, undefined, inherited, own), inherited);
+});
+
+test('mergeGit: a layer naming another commit drops what describes the commit below; another repository drops everything below', () => {
+  const pipeline = { repository_url: 'https://x/r.git', sha: 'a', branch: 'main', tag: 'v1', author_name: 'Ann', author_email: 'ann@x', commit_time: '2026-01-01T00:00:00Z', message: 'fix' };
+  // The same commit: everything is inherited (and shared).
+  assert.equal(mergeGit(pipeline, { sha: 'a' }), pipeline);
+  // A job that checked out another commit of the same repository keeps the repository and branch only.
+  assert.equal(JSON.stringify(mergeGit(pipeline, { sha: 'b', author_name: 'Bo' })), '{"repository_url":"https://x/r.git","sha":"b","branch":"main","author_name":"Bo"}');
+  // Another repository: only the layer.
+  const other = { repository_url: 'https://x/other.git', sha: 'c' };
+  assert.equal(mergeGit(pipeline, other), other);
 });

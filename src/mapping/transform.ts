@@ -337,11 +337,28 @@ function sameGit(a: GitInfo, b: GitInfo): boolean {
   return n === 0;
 }
 
+/**
+ * What a commit says about itself: a layer naming another commit drops these from below (a job
+ * that checks out another SHA must not carry its pipeline's author or message), and a tag names
+ * one commit too. The repository and branch still hold for another commit of the same repository.
+ */
+const COMMIT_KEYS = new Set(['author_name', 'author_email', 'author_time', 'committer_name', 'committer_email', 'commit_time', 'message', 'tag']);
+
 /** `layer` over `below`: `below` or `layer` itself when either already is the result. */
 function layerOver(below: GitInfo, layer: GitInfo): GitInfo {
+  // Another repository: nothing below describes it.
+  if (layer.repository_url !== undefined && below.repository_url !== undefined && layer.repository_url !== below.repository_url) return layer;
+  const otherCommit = layer.sha !== undefined && below.sha !== undefined && layer.sha !== below.sha;
   const dropRef = layer.tag !== undefined || layer.branch !== undefined;
+  const dropped = (k: string): boolean => (dropRef && (k === 'tag' || k === 'branch')) || (otherCommit && COMMIT_KEYS.has(k));
   // Does the layer change anything below it?
-  let changes = dropRef && ((below.tag !== undefined && layer.tag === undefined) || (below.branch !== undefined && layer.branch === undefined));
+  let changes = false;
+  for (const k in below) {
+    if (layer[k] === undefined && dropped(k)) {
+      changes = true;
+      break;
+    }
+  }
   if (!changes) {
     for (const k in layer) {
       if (below[k] !== layer[k]) {
@@ -354,7 +371,7 @@ function layerOver(below: GitInfo, layer: GitInfo): GitInfo {
   // Does anything below survive that the layer does not name? If not, the layer is the result.
   let keeps = false;
   for (const k in below) {
-    if (layer[k] === undefined && !(dropRef && (k === 'tag' || k === 'branch'))) {
+    if (layer[k] === undefined && !dropped(k)) {
       keeps = true;
       break;
     }
@@ -363,9 +380,9 @@ function layerOver(below: GitInfo, layer: GitInfo): GitInfo {
   // Same key order as spreading `below` then assigning `layer`: the events' bytes do not move.
   const out: GitInfo = {};
   for (const k in below) {
-    if (dropRef && (k === 'tag' || k === 'branch')) continue;
     const v = layer[k];
-    out[k] = v !== undefined ? v : (below[k] as string);
+    if (v !== undefined) out[k] = v;
+    else if (!dropped(k)) out[k] = below[k] as string;
   }
   for (const k in layer) if (out[k] === undefined) out[k] = layer[k] as string;
   return out;
