@@ -10,7 +10,7 @@ import { DROP_REASONS, type Counters } from '../diagnostics.js';
 import type { ExportResult, ReadableSpanLike } from '../otel-types.js';
 import { convertRequest } from './convert.js';
 import { decodeJson } from './decode-json.js';
-import { decodeProto, type DecodedRequest } from './decode-proto.js';
+import { decodeProtoSpans } from './decode-spans.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ELEMENTS, RequestError, decompress, parseContentEncoding, readBody } from './limits.js';
 import { otlpTypes } from './proto.js';
 
@@ -285,13 +285,16 @@ export class Receiver {
       }
       if (this.draining) return refuse(new RequestError(503, 'the receiver is shutting down; retry'), { 'Retry-After': RETRY_AFTER_S, Connection: 'close' });
       // Decode and convert in one turn: the decoded tree lives only until the spans are made.
-      const decoded: DecodedRequest = type === 'proto' ? decodeProto(raw, this.opts.maxElements) : decodeJson(raw, this.opts.maxElements);
-      const { spans, rejected, firstProblem } = convertRequest(decoded);
+      // Protobuf is read straight into spans (decode-spans.ts); JSON.parse's tree is converted.
+      const { spans, rejected, firstProblem } = type === 'proto' ? decodeProtoSpans(raw, this.opts.maxElements) : convertRequest(decodeJson(raw, this.opts.maxElements));
       this.stats.spansReceived += spans.length;
       this.stats.spansRejected += rejected;
-      if (spans.length > 0) this.consume(spans);
       if (rejected > 0) this.sayOnce('rejected', `rejected ${rejected} span(s) of a request (/metrics counts them all); first: ${firstProblem ?? '?'}`);
+      // The answer goes out before the exporter takes the spans (in this same turn, so the next
+      // request still sees the backlog they add): the answer depends only on the decode, and the
+      // client prepares its next request while the exporter works instead of waiting for it.
       this.answerOk(res, enc, rejected, rejected > 0 ? `${rejected} span(s) rejected; first: ${firstProblem ?? '?'}` : '');
+      if (spans.length > 0) this.consume(spans);
     } catch (err) {
       if (!(err instanceof RequestError)) throw err;
       refuse(err);
@@ -304,11 +307,18 @@ export class Receiver {
     const n = spans.length;
     this.backlog += n;
     let done = false;
-    this.sink.export(spans, () => {
+    const settle = (): void => {
       if (done) return;
       done = true;
       this.backlog -= n;
-    });
+    };
+    try {
+      this.sink.export(spans, settle);
+    } catch (err) {
+      // The exporter catches its own errors; were one to escape, the request is answered already.
+      settle();
+      this.sayOnce('internal-export', `internal error while exporting received spans (please report it): ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   private answerOk(res: ServerResponse, enc: Encoding, rejected: number, message: string): void {
