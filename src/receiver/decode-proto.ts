@@ -53,6 +53,8 @@ interface FieldRule {
   sub: ProtoType | undefined;
   /** A string field (proto3: its UTF-8 is verified on decode). */
   utf8: boolean;
+  /** The rules of `sub`, found once (a WeakMap lookup per message was a visible cost). */
+  subRules?: Array<FieldRule | undefined>;
 }
 const rulesCache = new WeakMap<ProtoType, Array<FieldRule | undefined>>();
 
@@ -67,8 +69,13 @@ function rulesOf(type: ProtoType): Array<FieldRule | undefined> {
   return rules;
 }
 
-function scan(r: protobuf.Reader, end: number, type: ProtoType, depth: number, budget: Budget, maxElements: number): void {
-  const rules = rulesOf(type);
+/** Most strings are ASCII: a byte loop settles them without making a view for isUtf8. */
+function isUtf8Fast(buf: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (buf[i]! > 0x7f) return isUtf8(buf.subarray(start, end));
+  return true;
+}
+
+function scan(r: protobuf.Reader, end: number, type: ProtoType, depth: number, budget: Budget, maxElements: number, rules = rulesOf(type)): void {
   while (r.pos < end) {
     // tag() and size(), as protobufjs' generated decode reads them (stricter than uint32() on a
     // 5-byte varint): what passes here, the decoders read.
@@ -86,8 +93,8 @@ function scan(r: protobuf.Reader, end: number, type: ProtoType, depth: number, b
       if (rule?.sub) {
         if (--budget.left < 0) throw new RequestError(413, `the request holds more than ${maxElements} messages`);
         if (depth >= MAX_DEPTH) throw malformed(`messages nested deeper than ${MAX_DEPTH}`);
-        scan(r, subEnd, rule.sub, depth + 1, budget, maxElements);
-      } else if (rule?.utf8 && budget.badUtf8 === undefined && !isUtf8(r.buf.subarray(r.pos, subEnd))) {
+        scan(r, subEnd, rule.sub, depth + 1, budget, maxElements, (rule.subRules ??= rulesOf(rule.sub)));
+      } else if (rule?.utf8 && budget.badUtf8 === undefined && !isUtf8Fast(r.buf, r.pos, subEnd)) {
         budget.badUtf8 = notUtf8();
       }
       r.pos = subEnd;
