@@ -137,6 +137,42 @@ function int64(r: Reader): number {
   return typeof v === 'number' ? v : v.high * 4294967296 + (v.low >>> 0);
 }
 
+/**
+ * Short strings by their bytes. Attribute keys (and many values: levels, statuses, providers)
+ * repeat from span to span; a hit skips the UTF-8 decode, and returns a string V8 has already
+ * made a property key. A fixed table (slot by FNV-1a hash, the bytes kept to compare), so its
+ * memory is bounded whatever the input. The scan has checked that every string is UTF-8.
+ */
+const CACHE_SLOTS = 2048;
+const CACHE_MAX = 40;
+const cacheStrings: Array<string | undefined> = new Array<string | undefined>(CACHE_SLOTS).fill(undefined);
+const cacheLens = new Uint8Array(CACHE_SLOTS);
+const cacheBytes = Buffer.alloc(CACHE_SLOTS * CACHE_MAX);
+
+function readString(r: Reader, buf: Buffer): string {
+  const len = r.uint32();
+  const start = r.pos;
+  const end = start + len;
+  r.pos = end;
+  if (len === 0) return '';
+  if (len > CACHE_MAX) return buf.toString('utf8', start, end);
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+  const slot = (h >>> 0) % CACHE_SLOTS;
+  const cached = cacheStrings[slot];
+  const o = slot * CACHE_MAX;
+  if (cached !== undefined && cacheLens[slot] === len) {
+    let i = 0;
+    while (i < len && cacheBytes[o + i] === buf[start + i]) i++;
+    if (i === len) return cached;
+  }
+  const str = buf.toString('utf8', start, end);
+  cacheStrings[slot] = str;
+  cacheLens[slot] = len;
+  buf.copy(cacheBytes, o, start, end);
+  return str;
+}
+
 type Value = Primitive | Primitive[] | undefined;
 
 /**
@@ -157,7 +193,7 @@ function readAny(r: Reader, buf: Buffer, end: number, n: Numbers, st: AnyState):
   while (r.pos < end) {
     const tag = r.uint32();
     const no = tag >>> 3;
-    if (no === a.stringValue) st.scalar = r.string();
+    if (no === a.stringValue) st.scalar = readString(r, buf);
     else if (no === a.boolValue) st.scalar = r.bool();
     else if (no === a.intValue) st.scalar = int64(r);
     else if (no === a.doubleValue) st.scalar = r.double();
@@ -217,7 +253,7 @@ function keyValue(r: Reader, buf: Buffer, end: number, n: Numbers): [string, Val
   while (r.pos < end) {
     const tag = r.uint32();
     const no = tag >>> 3;
-    if (no === n.kv.key) key = r.string();
+    if (no === n.kv.key) key = readString(r, buf);
     else if (no === n.kv.value) {
       const e = r.uint32() + r.pos;
       value ??= { member: 0, scalar: undefined, array: undefined, kvlist: undefined };
