@@ -87,7 +87,7 @@ function fieldNumbers(): Numbers {
 
 class SpanProblem extends Error {}
 
-/** A bytes field as a view: start and length in the body, start -1 when absent. */
+/** A bytes field as a view: start and length in the body (length 0 when absent). */
 interface Bytes {
   start: number;
   len: number;
@@ -101,19 +101,35 @@ function readBytes(r: Reader): Bytes {
   return { start, len };
 }
 
+/**
+ * The last trace ID made into hex, and its bytes: the spans of a request mostly share their
+ * trace, so most trace IDs are this one again (one compare instead of a hex string; and the
+ * exporter's lookups by trace ID then meet one string, not many equal ones).
+ */
+const lastTraceBytes = Buffer.alloc(16);
+let lastTraceHex = '';
+
 /** convert.ts' idHex for protobuf bytes: '' when absent or empty, else lowercase hex of the right length, not all zeros. */
-function idHex(buf: Buffer, b: Bytes, bytes: number, what: string): string {
-  if (b.len === 0) return '';
-  if (b.len !== bytes) throw new SpanProblem(`${what} must be ${bytes} bytes, got ${b.len}`);
+function idHex(buf: Buffer, start: number, len: number, bytes: number, what: string): string {
+  if (len === 0) return '';
+  if (len !== bytes) throw new SpanProblem(`${what} must be ${bytes} bytes, got ${len}`);
   let zero = true;
-  for (let i = b.start; i < b.start + b.len; i++) {
+  for (let i = start; i < start + len; i++) {
     if (buf[i] !== 0) {
       zero = false;
       break;
     }
   }
   if (zero) throw new SpanProblem(`${what} is all zeros`);
-  return buf.toString('hex', b.start, b.start + b.len);
+  if (len === 16) {
+    let i = 0;
+    while (i < 16 && lastTraceBytes[i] === buf[start + i]) i++;
+    if (i === 16 && lastTraceHex !== '') return lastTraceHex;
+    buf.copy(lastTraceBytes, 0, start, start + 16);
+    lastTraceHex = buf.toString('hex', start, start + 16);
+    return lastTraceHex;
+  }
+  return buf.toString('hex', start, start + len);
 }
 
 /**
@@ -285,9 +301,13 @@ interface RawLink {
 function span(r: Reader, buf: Buffer, end: number, n: Numbers, resource: { attributes: Attributes }, out: Converted): void {
   const f = n.span;
   let name = '';
-  let traceId = ABSENT;
-  let spanId = ABSENT;
-  let parentId = ABSENT;
+  // The IDs as (start, length) in the body; length 0 is absent or empty.
+  let traceAt = 0;
+  let traceLen = 0;
+  let spanAt = 0;
+  let spanLen = 0;
+  let parentAt = 0;
+  let parentLen = 0;
   let flags = 0;
   let kind = 0;
   let startLo = 0;
@@ -296,8 +316,8 @@ function span(r: Reader, buf: Buffer, end: number, n: Numbers, resource: { attri
   let endHi = 0;
   let status: { code: number; message: string } | undefined;
   const attributes: Attributes = {};
-  const events: RawEvent[] = [];
-  const links: RawLink[] = [];
+  let events: RawEvent[] | undefined;
+  let links: RawLink[] | undefined;
   while (r.pos < end) {
     const tag = r.uint32();
     const no = tag >>> 3;
@@ -306,9 +326,19 @@ function span(r: Reader, buf: Buffer, end: number, n: Numbers, resource: { attri
       attribute(r, buf, e, n, attributes);
       r.pos = e;
     } else if (no === f.name) name = r.string();
-    else if (no === f.traceId) traceId = readBytes(r);
-    else if (no === f.spanId) spanId = readBytes(r);
-    else if (no === f.parentSpanId) parentId = readBytes(r);
+    else if (no === f.traceId) {
+      traceLen = r.uint32();
+      traceAt = r.pos;
+      r.pos += traceLen;
+    } else if (no === f.spanId) {
+      spanLen = r.uint32();
+      spanAt = r.pos;
+      r.pos += spanLen;
+    } else if (no === f.parentSpanId) {
+      parentLen = r.uint32();
+      parentAt = r.pos;
+      r.pos += parentLen;
+    }
     else if (no === f.flags) flags = r.fixed32();
     else if (no === f.kind) kind = r.int32();
     else if (no === f.startTimeUnixNano) {
@@ -343,7 +373,7 @@ function span(r: Reader, buf: Buffer, end: number, n: Numbers, resource: { attri
           ev.hi = r.fixed32();
         } else r.skipType(t & 7);
       }
-      events.push(ev);
+      (events ??= []).push(ev);
     } else if (no === f.links) {
       const e = r.uint32() + r.pos;
       const l: RawLink = { traceId: ABSENT, spanId: ABSENT, attributes: {} };
@@ -358,16 +388,16 @@ function span(r: Reader, buf: Buffer, end: number, n: Numbers, resource: { attri
         else if (k === n.link.spanId) l.spanId = readBytes(r);
         else r.skipType(t & 7);
       }
-      links.push(l);
+      (links ??= []).push(l);
     } else r.skipType(tag & 7);
   }
   // The checks in convert.ts' order, so that the first problem named is the same.
   try {
-    const tid = idHex(buf, traceId, 16, 'trace_id');
-    const sid = idHex(buf, spanId, 8, 'span_id');
+    const tid = idHex(buf, traceAt, traceLen, 16, 'trace_id');
+    const sid = idHex(buf, spanAt, spanLen, 8, 'span_id');
     if (tid === '') throw new SpanProblem('trace_id is missing');
     if (sid === '') throw new SpanProblem('span_id is missing');
-    const pid = idHex(buf, parentId, 8, 'parent_span_id');
+    const pid = idHex(buf, parentAt, parentLen, 8, 'parent_span_id');
     const traceFlags = flags & 0xff;
     const parent = pid === ''
       ? undefined
@@ -381,11 +411,13 @@ function span(r: Reader, buf: Buffer, end: number, n: Numbers, resource: { attri
       const code = status.code >= 0 && status.code <= 2 ? status.code : 0;
       st = status.message === '' ? { code } : { code, message: status.message };
     }
-    const evs = events.map((e) => ({ name: e.name, time: hrTime(e.lo, e.hi, 'event time_unix_nano'), attributes: e.attributes }));
-    const lks = links.map((l) => ({
-      context: { traceId: idHex(buf, l.traceId, 16, 'link trace_id'), spanId: idHex(buf, l.spanId, 8, 'link span_id') },
-      attributes: l.attributes,
-    }));
+    const evs = events ? events.map((e) => ({ name: e.name, time: hrTime(e.lo, e.hi, 'event time_unix_nano'), attributes: e.attributes })) : [];
+    const lks = links
+      ? links.map((l) => ({
+          context: { traceId: idHex(buf, l.traceId.start, l.traceId.len, 16, 'link trace_id'), spanId: idHex(buf, l.spanId.start, l.spanId.len, 8, 'link span_id') },
+          attributes: l.attributes,
+        }))
+      : [];
     out.spans.push(new ReceivedSpan(name, { traceId: tid, spanId: sid, traceFlags }, parent, start, endTime, st, attributes, evs, resource, kind > 0 ? kind - 1 : 0, lks));
   } catch (err) {
     if (!(err instanceof SpanProblem)) throw err;
@@ -393,8 +425,8 @@ function span(r: Reader, buf: Buffer, end: number, n: Numbers, resource: { attri
     if (out.firstProblem === undefined) {
       // describeSpan reads what protobufjs would have made: an absent or empty ID is its
       // default, not bytes ('?').
-      const view = (b: Bytes): Uint8Array | undefined => (b.len === 0 ? undefined : buf.subarray(b.start, b.start + b.len));
-      out.firstProblem = `${describeSpan({ name, traceId: view(traceId), spanId: view(spanId) })}: ${err.message}`;
+      const view = (at: number, len: number): Uint8Array | undefined => (len === 0 ? undefined : buf.subarray(at, at + len));
+      out.firstProblem = `${describeSpan({ name, traceId: view(traceAt, traceLen), spanId: view(spanAt, spanLen) })}: ${err.message}`;
     }
   }
 }
