@@ -282,7 +282,21 @@ function keyValue(r: Reader, buf: Buffer, end: number, n: Numbers): [string, Val
 
 /** One repeated KeyValue element into `out` (the later of a repeated key wins; an empty value is skipped). */
 function attribute(r: Reader, buf: Buffer, end: number, n: Numbers, out: Attributes): void {
-  const [key, value] = keyValue(r, buf, end, n);
+  // keyValue() without its pair: one allocation less per attribute, the most frequent message.
+  let key = '';
+  let st: AnyState | undefined;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const no = tag >>> 3;
+    if (no === n.kv.key) key = readString(r, buf);
+    else if (no === n.kv.value) {
+      const e = r.uint32() + r.pos;
+      st ??= { member: 0, scalar: undefined, array: undefined, kvlist: undefined };
+      readAny(r, buf, e, n, st);
+      r.pos = e;
+    } else r.skipType(tag & 7);
+  }
+  const value = st === undefined ? undefined : valueOf(st, n);
   if (value !== undefined) out[key] = value as AttributeValue;
 }
 
