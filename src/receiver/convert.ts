@@ -14,8 +14,8 @@ import { MAX_DEPTH, RequestError } from './limits.js';
 type Obj = Record<string, unknown>;
 
 /** OTLP span flags: bit 8 says the parent's remoteness is known, bit 9 that it is remote. */
-export const FLAG_HAS_IS_REMOTE = 0x100;
-export const FLAG_IS_REMOTE = 0x200;
+const FLAG_HAS_IS_REMOTE = 0x100;
+const FLAG_IS_REMOTE = 0x200;
 
 /** A received span: what the exporter reads of a ReadableSpan, and nothing more. */
 export class ReceivedSpan implements SpanData {
@@ -126,15 +126,7 @@ function enumValue(v: unknown, names: Record<string, number>, what: string): num
   return int(v, what);
 }
 
-export type Primitive = string | number | boolean;
-
-/** An ArrayValue's converted elements → an attribute value (shared with decode-proto.ts). */
-export function arrayAttribute(out: Array<Primitive | Primitive[] | undefined>): Primitive[] | string {
-  // Attributes hold arrays of one primitive type; anything else is kept as its JSON.
-  const first = out.find((x) => x !== undefined);
-  if (out.every((x) => x === undefined || (!Array.isArray(x) && typeof x === typeof first))) return out.filter((x) => x !== undefined) as Primitive[];
-  return JSON.stringify(out);
-}
+type Primitive = string | number | boolean;
 
 /** AnyValue → a primitive, or for arrays/maps/bytes something that fits an attribute. */
 function anyValue(v: unknown, depth: number, what: string): Primitive | Primitive[] | undefined {
@@ -160,7 +152,11 @@ function anyValue(v: unknown, depth: number, what: string): Primitive | Primitiv
   if (Object.hasOwn(v, 'arrayValue') || Object.hasOwn(v, 'array_value')) {
     const arr = field(v, 'arrayValue', 'array_value');
     const values = isObj(arr) ? list(arr.values, what) : [];
-    return arrayAttribute(values.map((x) => anyValue(x, depth + 1, what)));
+    const out = values.map((x) => anyValue(x, depth + 1, what));
+    // Attributes hold arrays of one primitive type; anything else is kept as its JSON.
+    const first = out.find((x) => x !== undefined);
+    if (out.every((x) => x === undefined || (!Array.isArray(x) && typeof x === typeof first))) return out.filter((x) => x !== undefined) as Primitive[];
+    return JSON.stringify(out);
   }
   if (Object.hasOwn(v, 'kvlistValue') || Object.hasOwn(v, 'kvlist_value')) {
     const kv = field(v, 'kvlistValue', 'kvlist_value');
@@ -244,7 +240,7 @@ function convertSpan(s: unknown, resource: { attributes: Attributes }): Received
 }
 
 /** Which span a problem concerns, for the message: its name and IDs as received. */
-export function describeSpan(s: unknown): string {
+function describeSpan(s: unknown): string {
   if (!isObj(s)) return 'a span';
   const id = (v: unknown): string => (v instanceof Uint8Array ? Buffer.from(v).toString('hex') : typeof v === 'string' ? v : '?');
   return `span ${quote(typeof s.name === 'string' ? s.name : '?', 80)} (trace_id ${quote(id(field(s, 'traceId', 'trace_id')), 40)}, span_id ${quote(id(field(s, 'spanId', 'span_id')), 20)})`;

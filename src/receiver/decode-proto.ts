@@ -2,9 +2,8 @@
 // types. Before protobufjs builds anything, one pass over the wire format (guided by the same
 // types) checks what a decoder would trust: lengths within their message, wire types that match
 // the field, no groups, nesting and the number of messages within the limits, string fields
-// UTF-8. protobufjs makes an object per repeated element, so this pass is what bounds its
-// memory. serve itself decodes with decode-spans.ts after the same pass; `decodeProto` stays
-// the reference it is tested against (and the scale test's router).
+// UTF-8 (as protobufjs' own read would find, but for the whole body before anything is built).
+// protobufjs makes an object per repeated element, so this pass is what bounds its memory.
 import { isUtf8 } from 'node:buffer';
 import { otlpTypes, protobuf, type ProtoType } from './proto.js';
 import { MAX_DEPTH, RequestError } from './limits.js';

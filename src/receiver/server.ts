@@ -10,7 +10,7 @@ import { DROP_REASONS, type Counters } from '../diagnostics.js';
 import type { ExportResult, ReadableSpanLike } from '../otel-types.js';
 import { convertRequest } from './convert.js';
 import { decodeJson } from './decode-json.js';
-import { decodeProtoSpans } from './decode-spans.js';
+import { decodeProto, type DecodedRequest } from './decode-proto.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ELEMENTS, RequestError, decompress, parseContentEncoding, readBody } from './limits.js';
 import { otlpTypes } from './proto.js';
 
@@ -285,8 +285,8 @@ export class Receiver {
       }
       if (this.draining) return refuse(new RequestError(503, 'the receiver is shutting down; retry'), { 'Retry-After': RETRY_AFTER_S, Connection: 'close' });
       // Decode and convert in one turn: the decoded tree lives only until the spans are made.
-      // Protobuf is read straight into spans (decode-spans.ts); JSON.parse's tree is converted.
-      const { spans, rejected, firstProblem } = type === 'proto' ? decodeProtoSpans(raw, this.opts.maxElements) : convertRequest(decodeJson(raw, this.opts.maxElements));
+      const decoded: DecodedRequest = type === 'proto' ? decodeProto(raw, this.opts.maxElements) : decodeJson(raw, this.opts.maxElements);
+      const { spans, rejected, firstProblem } = convertRequest(decoded);
       this.stats.spansReceived += spans.length;
       this.stats.spansRejected += rejected;
       if (rejected > 0) this.sayOnce('rejected', `rejected ${rejected} span(s) of a request (/metrics counts them all); first: ${firstProblem ?? '?'}`);
