@@ -39,8 +39,9 @@ function rssMb(pid: number): number {
 
 async function startServe(endpoint: string): Promise<{ child: ChildProcess; url: string; binary: string }> {
   // The built bin when there is one (what users run; tsx would add its own memory to the RSS).
-  const dist = `${root}dist/cli.js`;
-  const binary = existsSync(dist) ? 'dist/cli.js' : 'src/cli/bin.ts via tsx (run npm run build for the shipped bin)';
+  // BENCH_SERVE_BIN runs another build (an A/B against a copy of a baseline's dist/).
+  const dist = process.env.BENCH_SERVE_BIN ?? `${root}dist/cli.js`;
+  const binary = existsSync(dist) ? (process.env.BENCH_SERVE_BIN ?? 'dist/cli.js') : 'src/cli/bin.ts via tsx (run npm run build for the shipped bin)';
   const args = existsSync(dist) ? [dist] : ['--import', 'tsx', `${root}src/cli/bin.ts`];
   const child = spawn(process.execPath, [...args, 'serve', '--port', '0', '--endpoint', endpoint, '--service', 'monorepo-build'], {
     env: { ...process.env, DD_API_KEY: 'bench-key', NO_PROXY: '127.0.0.1,localhost' },

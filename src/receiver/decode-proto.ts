@@ -1,8 +1,10 @@
 // OTLP/protobuf → ExportTraceServiceRequest message, with protobufjs and the official message
 // types. Before protobufjs builds anything, one pass over the wire format (guided by the same
 // types) checks what a decoder would trust: lengths within their message, wire types that match
-// the field, no groups, nesting and the number of messages within the limits. protobufjs makes
-// an object per repeated element, so this pass is what bounds its memory.
+// the field, no groups, nesting and the number of messages within the limits, string fields
+// UTF-8 (as protobufjs' own read would find, but for the whole body before anything is built).
+// protobufjs makes an object per repeated element, so this pass is what bounds its memory.
+import { isUtf8 } from 'node:buffer';
 import { otlpTypes, protobuf, type ProtoType } from './proto.js';
 import { MAX_DEPTH, RequestError } from './limits.js';
 
@@ -15,9 +17,25 @@ const WIRE_OF: Record<string, number> = {
 
 interface Budget {
   left: number;
+  /** The first string field that is not UTF-8, thrown once the rest of the body has passed. */
+  badUtf8?: RequestError;
 }
 
-function malformed(what: string): RequestError {
+/** What protobufjs' verified string read says of invalid UTF-8 (it is the WHATWG TextDecoder's). */
+let utf8Message: string | undefined;
+function notUtf8(): RequestError {
+  if (utf8Message === undefined) {
+    try {
+      new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.of(0xff));
+      utf8Message = 'invalid UTF-8';
+    } catch (err) {
+      utf8Message = err instanceof Error ? err.message : 'invalid UTF-8';
+    }
+  }
+  return malformed(utf8Message);
+}
+
+export function malformed(what: string): RequestError {
   return new RequestError(400, `malformed OTLP/protobuf body: ${what}`);
 }
 
@@ -34,6 +52,10 @@ interface FieldRule {
   wire: number;
   name: string;
   sub: ProtoType | undefined;
+  /** A string field (proto3: its UTF-8 is verified on decode). */
+  utf8: boolean;
+  /** The rules of `sub`, found once (a WeakMap lookup per message was a visible cost). */
+  subRules?: Array<FieldRule | undefined>;
 }
 const rulesCache = new WeakMap<ProtoType, Array<FieldRule | undefined>>();
 
@@ -42,16 +64,23 @@ function rulesOf(type: ProtoType): Array<FieldRule | undefined> {
   if (rules) return rules;
   rules = [];
   for (const f of type.fieldsArray) {
-    rules[f.id] = { wire: wireTypeOf(f), name: f.name, sub: f.resolvedType instanceof protobuf.Type ? f.resolvedType : undefined };
+    rules[f.id] = { wire: wireTypeOf(f), name: f.name, sub: f.resolvedType instanceof protobuf.Type ? f.resolvedType : undefined, utf8: f.type === 'string' };
   }
   rulesCache.set(type, rules);
   return rules;
 }
 
-function scan(r: protobuf.Reader, end: number, type: ProtoType, depth: number, budget: Budget, maxElements: number): void {
-  const rules = rulesOf(type);
+/** Most strings are ASCII: a byte loop settles them without making a view for isUtf8. */
+function isUtf8Fast(buf: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (buf[i]! > 0x7f) return isUtf8(buf.subarray(start, end));
+  return true;
+}
+
+function scan(r: protobuf.Reader, end: number, type: ProtoType, depth: number, budget: Budget, maxElements: number, rules = rulesOf(type)): void {
   while (r.pos < end) {
-    const tag = r.uint32();
+    // tag() and size(), as protobufjs' generated decode reads them (stricter than uint32() on a
+    // 5-byte varint): what passes here, the decoders read.
+    const tag = r.tag();
     const no = tag >>> 3;
     const wt = tag & 7;
     if (no === 0) throw malformed(`field number 0 at byte ${r.pos}`);
@@ -59,13 +88,15 @@ function scan(r: protobuf.Reader, end: number, type: ProtoType, depth: number, b
     const rule = no < rules.length ? rules[no] : undefined;
     if (rule && rule.wire !== -1 && rule.wire !== wt) throw malformed(`field ${type.name}.${rule.name} has wire type ${wt}, expected ${rule.wire}`);
     if (wt === 2) {
-      const len = r.uint32();
+      const len = r.size();
       const subEnd = r.pos + len;
       if (subEnd > end) throw malformed(`length ${len} of field ${no} runs past its message`);
       if (rule?.sub) {
         if (--budget.left < 0) throw new RequestError(413, `the request holds more than ${maxElements} messages`);
         if (depth >= MAX_DEPTH) throw malformed(`messages nested deeper than ${MAX_DEPTH}`);
-        scan(r, subEnd, rule.sub, depth + 1, budget, maxElements);
+        scan(r, subEnd, rule.sub, depth + 1, budget, maxElements, (rule.subRules ??= rulesOf(rule.sub)));
+      } else if (rule?.utf8 && budget.badUtf8 === undefined && !isUtf8Fast(r.buf, r.pos, subEnd)) {
+        budget.badUtf8 = notUtf8();
       }
       r.pos = subEnd;
     } else {
@@ -75,6 +106,20 @@ function scan(r: protobuf.Reader, end: number, type: ProtoType, depth: number, b
   if (r.pos !== end) throw malformed('a field runs past its message');
 }
 
+/** The checking pass alone: a RequestError (400/413) for a body a decoder must not trust. */
+export function scanProto(body: Uint8Array, maxElements: number): void {
+  try {
+    const budget: Budget = { left: maxElements };
+    scan(protobuf.Reader.create(body), body.length, otlpTypes().request, 0, budget, maxElements);
+    // After the structure (a structural problem anywhere is named first, as it was when the
+    // decode found the bad string).
+    if (budget.badUtf8) throw budget.badUtf8;
+  } catch (err) {
+    if (err instanceof RequestError) throw err;
+    throw malformed(err instanceof Error ? err.message : 'cannot be read');
+  }
+}
+
 export interface DecodedRequest {
   resourceSpans?: unknown;
 }
@@ -82,12 +127,7 @@ export interface DecodedRequest {
 /** Body bytes → the request message (plain protobufjs objects), or a RequestError (400/413). */
 export function decodeProto(body: Uint8Array, maxElements: number): DecodedRequest {
   const { request } = otlpTypes();
-  try {
-    scan(protobuf.Reader.create(body), body.length, request, 0, { left: maxElements }, maxElements);
-  } catch (err) {
-    if (err instanceof RequestError) throw err;
-    throw malformed(err instanceof Error ? err.message : 'cannot be read');
-  }
+  scanProto(body, maxElements);
   try {
     return request.decode(body) as DecodedRequest;
   } catch (err) {

@@ -289,9 +289,12 @@ export class Receiver {
       const { spans, rejected, firstProblem } = convertRequest(decoded);
       this.stats.spansReceived += spans.length;
       this.stats.spansRejected += rejected;
-      if (spans.length > 0) this.consume(spans);
       if (rejected > 0) this.sayOnce('rejected', `rejected ${rejected} span(s) of a request (/metrics counts them all); first: ${firstProblem ?? '?'}`);
+      // The answer goes out before the exporter takes the spans (in this same turn, so the next
+      // request still sees the backlog they add): the answer depends only on the decode, and the
+      // client prepares its next request while the exporter works instead of waiting for it.
       this.answerOk(res, enc, rejected, rejected > 0 ? `${rejected} span(s) rejected; first: ${firstProblem ?? '?'}` : '');
+      if (spans.length > 0) this.consume(spans);
     } catch (err) {
       if (!(err instanceof RequestError)) throw err;
       refuse(err);
@@ -304,11 +307,18 @@ export class Receiver {
     const n = spans.length;
     this.backlog += n;
     let done = false;
-    this.sink.export(spans, () => {
+    const settle = (): void => {
       if (done) return;
       done = true;
       this.backlog -= n;
-    });
+    };
+    try {
+      this.sink.export(spans, settle);
+    } catch (err) {
+      // The exporter catches its own errors; were one to escape, the request is answered already.
+      settle();
+      this.sayOnce('internal-export', `internal error while exporting received spans (please report it): ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   private answerOk(res: ServerResponse, enc: Encoding, rejected: number, message: string): void {
