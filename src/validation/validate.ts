@@ -56,8 +56,10 @@ const STATUSES = {
   step: ['success', 'error'],
 } as const;
 
+// A span whose pipeline never arrived: with this project's attributes or another tool's (a Jenkins
+// build, a GitHub run), the fix is the same, the trace's pipeline span must reach the exporter.
 const NO_PIPELINE =
-  'or give the span an ancestor with ci.level=pipeline that is exported; if it has one that ended long before it, raise maxRememberedSpans';
+  'or make sure its pipeline span reaches the exporter (a span with ci.level=pipeline, or the root span of a recognised CI tool: a Jenkins build, a GitHub or GitLab run); if it ended long before this span, raise maxRememberedSpans';
 
 /** Required by the schema beyond what the mapping always sets (level, name, status, start). */
 const REQUIRED: Record<Resource['level'], Array<[field: string, attribute: string, hint: string]>> = {
