@@ -5,7 +5,7 @@ import { bodySize, encodeBody, encodeSelection, packBatches } from '../src/deliv
 import { backoffMs, classify, sendWithRetry, serverDelayMs } from '../src/delivery/retry.js';
 import { errorDetail } from '../src/delivery/split.js';
 import { BatchQueue } from '../src/delivery/queue.js';
-import { Ledger, type Selection, sliceSelection, wholeBatch } from '../src/delivery/ledger.js';
+import { Batch, Ledger, type Selection, sliceSelection, wholeBatch } from '../src/delivery/ledger.js';
 import { Diagnostics } from '../src/diagnostics.js';
 import { jobEvent, jobEvents } from '../testkit/fault-helpers.js';
 import type { PostResult } from '../src/delivery/transport.js';
@@ -233,4 +233,19 @@ test('Ledger: each event settles once; counters follow; a group resolves true on
   assert.deepEqual([c.queued, c.eventsSent, c.spooled, c.dropped.shutdown, c.dropped.delivery_failed, c.dropped.too_large], [0, 4, 0, 1, 0, 1]);
   assert.equal(ledger.unsettled().at.length, 0);
   assert.equal(await ledger.group(0).done, true);
+});
+
+test('a batch whose events misstate their byte length is measured instead: the body is exactly the events, never stale memory', () => {
+  const group = { seq: 1, remaining: 2, allDelivered: true, done: Promise.resolve(true), resolve() {}, onDone: undefined };
+  const a = '{"a":"é"}';
+  const b = '{"b":1}';
+  for (const claimed of [[Buffer.byteLength(a), Buffer.byteLength(b)], [a.length, b.length], [50, 1]]) {
+    const batch = new Batch(group, [
+      { json: a, bytes: claimed[0]!, timeMs: 0, describe: 'a' },
+      { json: b, bytes: claimed[1]!, timeMs: 0, describe: 'b' },
+    ]);
+    assert.equal(batch.body.toString('utf8'), `{"data":[${a},${b}]}`, `claimed ${claimed.join(', ')}`);
+    assert.equal(batch.bytesOf(0), Buffer.byteLength(a));
+    assert.equal(batch.bytesOf(1), Buffer.byteLength(b));
+  }
 });

@@ -28,6 +28,30 @@ const RETRIED = 2;
 const HEAD = '{"data":[';
 const TAIL = ']}';
 
+/**
+ * `{"data":[e0,e1,...]}` into one buffer, event i's offset in starts[i]. Sized from the events'
+ * `bytes` (unzeroed), or from their measured lengths (zeroed) when `measure`; undefined when the
+ * `bytes` did not add up to what was written.
+ */
+function encode(events: readonly ReadyEvent[], starts: Uint32Array, measure: boolean): Buffer | undefined {
+  const n = events.length;
+  let size = BODY_OVERHEAD + Math.max(0, n - 1);
+  for (const e of events) size += measure ? Buffer.byteLength(e.json, 'utf8') : e.bytes;
+  const body = measure ? Buffer.alloc(size) : Buffer.allocUnsafe(size);
+  let at = body.write(HEAD, 0, 'latin1');
+  for (let i = 0; i < n; i++) {
+    const e = events[i]!;
+    if (i > 0) body[at++] = 44; // ,
+    starts[i] = at;
+    const written = body.write(e.json, at, 'utf8');
+    if (!measure && written !== e.bytes) return undefined;
+    at += written;
+  }
+  starts[n] = at + 1;
+  at += body.write(TAIL, at, 'latin1');
+  return at === size || measure ? body : undefined;
+}
+
 /** Events admitted together (one send), encoded at once into one request body within the caps. */
 export class Batch {
   /** `{"data":[e0,e1,...]}` */
@@ -46,23 +70,18 @@ export class Batch {
     events: readonly ReadyEvent[],
   ) {
     const n = events.length;
-    let size = BODY_OVERHEAD + Math.max(0, n - 1);
-    for (const e of events) size += e.bytes;
-    const body = Buffer.allocUnsafe(size);
     const starts = new Uint32Array(n + 1);
     const timeMs = new Float64Array(n);
     const describe = new Array<ReadyEvent['describe']>(n);
-    let at = body.write(HEAD, 0, 'latin1');
     for (let i = 0; i < n; i++) {
-      const e = events[i]!;
-      if (i > 0) body[at++] = 44; // ,
-      starts[i] = at;
-      at += body.write(e.json, at, 'utf8');
-      timeMs[i] = e.timeMs;
-      describe[i] = e.describe;
+      timeMs[i] = events[i]!.timeMs;
+      describe[i] = events[i]!.describe;
     }
-    starts[n] = at + 1;
-    body.write(TAIL, at, 'latin1');
+    let body = encode(events, starts, false);
+    // The body is allocated without zeroing, sized from each event's `bytes`. Were one of them
+    // ever not its JSON's UTF-8 length, the body would carry stale process memory or a cut
+    // event: measure every event instead, into a zeroed buffer.
+    if (body === undefined) body = encode(events, starts, true)!;
     this.body = body;
     this.starts = starts;
     this.timeMs = timeMs;
