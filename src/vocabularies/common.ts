@@ -190,3 +190,10 @@ export function putError(out: CiValues, status: Status | undefined, type: string
   put(out, 'ci.error.type', type);
   out['ci.error.domain'] = domain;
 }
+
+/** `https://github.com/acme/app/actions/runs/1` → `https://github.com/acme/app` (as Datadog's GitHub tooling builds it). */
+export function repositoryFromRunUrl(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  const i = url.indexOf('/actions/');
+  return i > 0 ? url.slice(0, i) : undefined;
+}

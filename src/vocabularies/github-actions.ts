@@ -4,7 +4,7 @@
 // with `github.*` keys (the newer one adds semconv `cicd.*` keys, read first here).
 import { parentOf, type Lineage } from '../mapping/transform.js';
 import { cicdPipeline, cicdTask } from './cicd.js';
-import { durationMs, hrMs, list, own, put, putGit, putStatus, putTags, res, resultStatus } from './common.js';
+import { durationMs, hrMs, list, own, put, putGit, putStatus, putTags, repositoryFromRunUrl, res, resultStatus } from './common.js';
 import type { Children, CiValues, Decision, VocabSpan, Vocabulary } from './types.js';
 
 const RUN_ID = 'github.run_id';
@@ -45,7 +45,7 @@ function pipeline(span: VocabSpan, children: Children): Decision {
   const namespace = res(span, 'service.namespace');
   const authorName = own(span, 'github.head_commit.author.name');
   putGit(out, tags, {
-    repository_url: namespace?.includes('/') ? `https://github.com/${namespace}` : url?.includes('/actions/') ? url.slice(0, url.indexOf('/actions/')) : undefined,
+    repository_url: namespace?.includes('/') ? `https://github.com/${namespace}` : repositoryFromRunUrl(url),
     sha: own(span, 'github.head_sha') ?? own(span, 'github.head_commit.id'),
     branch: own(span, 'github.head_branch') ?? own(span, 'github.head_ref'),
     author_email: own(span, 'github.head_commit.author.email') ?? own(span, 'github.author_email'),

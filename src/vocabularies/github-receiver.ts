@@ -7,7 +7,7 @@
 import { SpanStatusCode } from '@opentelemetry/api';
 import { traceIdToUuid } from '../mapping/ids.js';
 import { parentOf, type Lineage } from '../mapping/transform.js';
-import { durationMs, hrMs, list, msValue, own, put, putGit, putStatus, putTags, res, resultStatus } from './common.js';
+import { durationMs, hrMs, list, msValue, own, put, putGit, putStatus, putTags, repositoryFromRunUrl, res, resultStatus } from './common.js';
 import type { Children, CiValues, Decision, VocabSpan, Vocabulary } from './types.js';
 
 const RUN_STATUS = 'cicd.pipeline.run.status';
@@ -18,13 +18,6 @@ const isJobBatch = (span: VocabSpan): boolean =>
   span.resource.attributes['cicd.pipeline.task.run.url.full'] !== undefined || span.resource.attributes['cicd.pipeline.task.run.id'] !== undefined;
 
 const isQueue = (span: VocabSpan): boolean => span.attributes[QUEUE_DURATION] !== undefined;
-
-/** `https://github.com/acme/app/actions/runs/1` → `https://github.com/acme/app` (as Datadog's GitHub tooling builds it). */
-export function repositoryFromRunUrl(url: string | undefined): string | undefined {
-  if (!url) return undefined;
-  const i = url.indexOf('/actions/');
-  return i > 0 ? url.slice(0, i) : undefined;
-}
 
 function pipeline(span: VocabSpan): Decision {
   const out: CiValues = {};
