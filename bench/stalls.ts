@@ -13,6 +13,32 @@ import { loadExporterFrom } from './exporter.js';
 
 const KINDS: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' };
 
+/** The longest single GC pause since the last reset(), and its kind (forced collections left out). */
+function longestGcPause(): { max: number; kind: string; reset(): void } {
+  const gc = {
+    max: 0,
+    kind: '',
+    reset() {
+      gc.max = 0;
+      gc.kind = '';
+    },
+  };
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const detail = (e as unknown as { detail?: { kind?: number; flags?: number } }).detail;
+      // A forced collection (flags & 4) is the bench's own fullGc() between phases.
+      if ((detail?.flags ?? 0) & 4) continue;
+      const kind = KINDS[detail?.kind ?? 0] ?? '?';
+      // An incremental-marking entry spans the whole marking phase, run in steps between turns.
+      if (kind !== 'incremental' && e.duration > gc.max) {
+        gc.max = e.duration;
+        gc.kind = kind;
+      }
+    }
+  }).observe({ entryTypes: ['gc'] });
+  return gc;
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const all = (name: string): string[] => argv.flatMap((a, i) => (a === name ? [argv[i + 1] as string] : []));
@@ -27,22 +53,7 @@ async function main(): Promise<void> {
   const sink = await startSink();
   const makers = await Promise.all(srcs.map((s) => loadExporterFrom(s)));
   const res = srcs.map(() => [] as Array<{ rate: number; cpu: number; stall: number; gcMax: number; gcKind: string; gcMs: number; reqs: number }>);
-  let gcMax = 0;
-  let gcKind = '';
-  const obs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      const detail = (e as unknown as { detail?: { kind?: number; flags?: number } }).detail;
-      // A forced collection (flags & 4) is the bench's own fullGc() between phases.
-      if ((detail?.flags ?? 0) & 4) continue;
-      const kind = KINDS[detail?.kind ?? 0] ?? '?';
-      // An incremental-marking entry spans the whole marking phase, run in steps between turns.
-      if (kind !== 'incremental' && e.duration > gcMax) {
-        gcMax = e.duration;
-        gcKind = kind;
-      }
-    }
-  });
-  obs.observe({ entryTypes: ['gc'] });
+  const gc = longestGcPause();
   console.log(`load ${loadavg()[0]!.toFixed(1)}; ${w.spans.length} spans`);
   for (let r = -1; r < rounds; r++) {
     for (let k = 0; k < srcs.length; k++) {
@@ -50,12 +61,12 @@ async function main(): Promise<void> {
       const c = ourExporter(() => makers[i]!(sink.pipelineUrl), w.spans);
       await c.setup();
       await sink.reset(false);
-      gcMax = 0;
+      gc.reset();
       const s = await measure(() => c.run());
       const st = await sink.stats();
       await c.teardown();
       if (r < 0) continue;
-      res[i]!.push({ rate: st.events / (s.wallMs / 1000), cpu: (s.cpuMs * 1000) / w.spans.length, stall: s.maxStallMs, gcMax, gcKind, gcMs: s.gcMs, reqs: st.requests });
+      res[i]!.push({ rate: st.events / (s.wallMs / 1000), cpu: (s.cpuMs * 1000) / w.spans.length, stall: s.maxStallMs, gcMax: gc.max, gcKind: gc.kind, gcMs: s.gcMs, reqs: st.requests });
     }
   }
   for (let i = 0; i < srcs.length; i++) {
@@ -63,7 +74,7 @@ async function main(): Promise<void> {
     console.log(
       `${srcs[i]}: events/s ${median(x.map((y) => y.rate)).toFixed(0)}, cpu µs/span ${median(x.map((y) => y.cpu)).toFixed(1)}, ` +
         `stall median ${median(x.map((y) => y.stall)).toFixed(1)} worst ${Math.max(...x.map((y) => y.stall)).toFixed(1)} ms, ` +
-        `gc pause max ${x.map((y) => `${y.gcMax.toFixed(0)}${y.gcKind[0]}`).join(' ')}, gc ms ${median(x.map((y) => y.gcMs)).toFixed(0)}, requests ${median(x.map((y) => y.reqs))}`,
+        `gc pause max ${x.map((y) => `${y.gcMax.toFixed(0)}${y.gcKind[0] ?? ''}`).join(' ')}, gc ms ${median(x.map((y) => y.gcMs)).toFixed(0)}, requests ${median(x.map((y) => y.reqs))}`,
     );
   }
   console.log(`load ${loadavg()[0]!.toFixed(1)}`);
@@ -77,28 +88,14 @@ async function scaleAb(srcs: string[], steps: number, rounds: number): Promise<v
   const makers = await Promise.all(srcs.map((s) => loadExporterFrom(s)));
   const notes: string[] = [];
   const res = srcs.map(() => [] as Array<{ us: number; cpu: number; a: number; b: number; gc: string }>);
-  let gcMax = 0;
-  let gcKind = '';
-  const obs = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      const detail = (e as unknown as { detail?: { kind?: number; flags?: number } }).detail;
-      // A forced collection (flags & 4) is the bench's own fullGc() between phases.
-      if ((detail?.flags ?? 0) & 4) continue;
-      const kind = KINDS[detail?.kind ?? 0] ?? '?';
-      if (kind !== 'incremental' && e.duration > gcMax) {
-        gcMax = e.duration;
-        gcKind = kind;
-      }
-    }
-  });
-  obs.observe({ entryTypes: ['gc'] });
+  const gc = longestGcPause();
   console.log(`load ${loadavg()[0]!.toFixed(1)}; ${w.spans.length} spans`);
   for (let r = -1; r < rounds; r++) {
     for (let k = 0; k < srcs.length; k++) {
       const i = (k + Math.max(0, r)) % srcs.length;
-      gcMax = 0;
+      gc.reset();
       const x = await runOne(makers[i]!, sink, w.spans, notes);
-      if (r >= 0) res[i]!.push({ us: (x.wallMs * 1000) / w.spans.length, cpu: (x.cpuMs * 1000) / w.spans.length, a: x.stallA, b: x.stallB, gc: `${gcMax.toFixed(0)}${gcKind[0] ?? ''}` });
+      if (r >= 0) res[i]!.push({ us: (x.wallMs * 1000) / w.spans.length, cpu: (x.cpuMs * 1000) / w.spans.length, a: x.stallA, b: x.stallB, gc: `${gc.max.toFixed(0)}${gc.kind[0] ?? ''}` });
     }
   }
   for (let i = 0; i < srcs.length; i++) {
