@@ -7,7 +7,7 @@
 //   ... change, npm run build ...
 //   npx tsx bench/serve-ab.ts [--rounds 5] [--pipelines 150] [--a .bench-out/base-dist/cli.js] [--b dist/cli.js] [--prof DIR]
 // --prof runs B's child under --cpu-prof (profiles written to DIR at its exit).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
@@ -15,7 +15,8 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { driveExporter } from './contenders.js';
 import { loadExporter } from './exporter.js';
 import { median } from './measure.js';
-import { startSink, type Sink } from './sink.js';
+import { spawnServe, waitForEvents } from './serve.js';
+import { startSink } from './sink.js';
 import { generate, TYPICAL } from './workload.js';
 
 const argv = process.argv.slice(2);
@@ -37,38 +38,11 @@ function cpuMs(pid: number): number {
   return ((Number(rest[11]) + Number(rest[12])) * 1000) / 100;
 }
 
-async function startServe(bin: string, endpoint: string, extra: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [...extra, resolve(bin), 'serve', '--port', '0', '--endpoint', endpoint, '--service', 'monorepo-build'], {
-    env: { ...process.env, DD_API_KEY: 'bench-key', NO_PROXY: '127.0.0.1,localhost' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((res, rej) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (\S+)\n/.exec(out);
-      if (m) res(m[1]!);
-    });
-    child.on('exit', (code) => rej(new Error(`serve exited ${code}`)));
-  });
-  return { child, url };
-}
-
-async function waitForEvents(sink: Sink, n: number): Promise<void> {
-  const end = Date.now() + 120_000;
-  for (;;) {
-    const st = await sink.stats();
-    if (st.events >= n) return;
-    if (Date.now() > end) throw new Error(`sink counted ${st.events} of ${n}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 const sink = await startSink();
 const make = loadExporter();
 const names = only ? [only] : ['a', 'b'];
 const servers: Record<string, { child: ChildProcess; url: string }> = {};
-for (const n of names) servers[n] = await startServe(n === 'a' ? binA : binB, sink.pipelineUrl, n === 'b' && prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []);
+for (const n of names) servers[n] = await spawnServe([...(n === 'b' && prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), resolve(n === 'a' ? binA : binB)], sink.pipelineUrl);
 await new Promise((r) => setTimeout(r, 300));
 const res: Record<string, { rate: number[]; cpuUsPerSpan: number[]; ratio: number[] }> = {};
 for (const n of names) res[n] = { rate: [], cpuUsPerSpan: [], ratio: [] };
@@ -81,7 +55,7 @@ for (let round = 0; round <= rounds; round++) {
   const ex = make(sink.pipelineUrl);
   let t = performance.now();
   await driveExporter(ex, spans);
-  await waitForEvents(sink, spans.length);
+  await waitForEvents(sink, spans.length, 120_000);
   const inRate = spans.length / ((performance.now() - t) / 1000);
   await ex.shutdown();
   const order = round % 2 === 0 ? names : [...names].reverse();
@@ -93,7 +67,7 @@ for (let round = 0; round <= rounds; round++) {
     const c0 = cpuMs(child.pid!);
     t = performance.now();
     await driveExporter(otlp, spans);
-    await waitForEvents(sink, spans.length);
+    await waitForEvents(sink, spans.length, 120_000);
     const ms = performance.now() - t;
     const cpu = cpuMs(child.pid!) - c0;
     await otlp.shutdown();

@@ -42,8 +42,12 @@ async function startServe(endpoint: string): Promise<{ child: ChildProcess; url:
   // BENCH_SERVE_BIN runs another build (an A/B against a copy of a baseline's dist/).
   const dist = process.env.BENCH_SERVE_BIN ?? `${root}dist/cli.js`;
   const binary = existsSync(dist) ? (process.env.BENCH_SERVE_BIN ?? 'dist/cli.js') : 'src/cli/bin.ts via tsx (run npm run build for the shipped bin)';
-  const args = existsSync(dist) ? [dist] : ['--import', 'tsx', `${root}src/cli/bin.ts`];
-  const child = spawn(process.execPath, [...args, 'serve', '--port', '0', '--endpoint', endpoint, '--service', 'monorepo-build'], {
+  return { ...(await spawnServe(existsSync(dist) ? [dist] : ['--import', 'tsx', `${root}src/cli/bin.ts`], endpoint)), binary };
+}
+
+/** `node <nodeArgs> serve` on a free port in front of `endpoint`; resolves once it says where it listens. */
+export async function spawnServe(nodeArgs: string[], endpoint: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [...nodeArgs, 'serve', '--port', '0', '--endpoint', endpoint, '--service', 'monorepo-build'], {
     env: { ...process.env, DD_API_KEY: 'bench-key', NO_PROXY: '127.0.0.1,localhost' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -56,10 +60,10 @@ async function startServe(endpoint: string): Promise<{ child: ChildProcess; url:
     });
     child.on('exit', (code) => reject(new Error(`serve exited ${code} before listening`)));
   });
-  return { child, url, binary };
+  return { child, url };
 }
 
-async function waitForEvents(sink: Sink, n: number, timeoutMs: number): Promise<void> {
+export async function waitForEvents(sink: Sink, n: number, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const st = await sink.stats();
