@@ -22,15 +22,18 @@ async function load(spec: string): Promise<void> {
   console.log(JSON.stringify({ loadMs: performance.now() - t0 }));
 }
 
-async function short(kind: string, spec: string, url: string): Promise<void> {
-  let exporter: SpanExporter;
+/** The module is imported here, so that its load counts where the caller times it. */
+async function makeExporter(kind: string, spec: string, url: string, service: string): Promise<SpanExporter> {
   if (kind === 'ours') {
     const { DatadogCIPipelineExporter } = (await import(spec)) as OurModule;
-    exporter = new DatadogCIPipelineExporter({ endpoint: url, apiKey: 'bench-key', service: 'short-lived', logger: () => undefined });
-  } else {
-    const { OTLPTraceExporter } = (await import(spec)) as { OTLPTraceExporter: new (o: object) => SpanExporter };
-    exporter = new OTLPTraceExporter({ url });
+    return new DatadogCIPipelineExporter({ endpoint: url, apiKey: 'bench-key', service, logger: () => undefined });
   }
+  const { OTLPTraceExporter } = (await import(spec)) as { OTLPTraceExporter: new (o: object) => SpanExporter };
+  return new OTLPTraceExporter({ url });
+}
+
+async function short(kind: string, spec: string, url: string): Promise<void> {
+  const exporter = await makeExporter(kind, spec, url, 'short-lived');
   // The processor a CI process would use; its timer is unref'd by the SDK.
   const provider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] });
   const tracer = provider.getTracer('short-lived');
@@ -64,14 +67,7 @@ async function short(kind: string, spec: string, url: string): Promise<void> {
 async function first(kind: string, spec: string, url: string): Promise<void> {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  let exporter: SpanExporter;
-  if (kind === 'ours') {
-    const { DatadogCIPipelineExporter } = (await import(spec)) as OurModule;
-    exporter = new DatadogCIPipelineExporter({ endpoint: url, apiKey: 'bench-key', service: 'first', logger: () => undefined });
-  } else {
-    const { OTLPTraceExporter } = (await import(spec)) as { OTLPTraceExporter: new (o: object) => SpanExporter };
-    exporter = new OTLPTraceExporter({ url });
-  }
+  const exporter = await makeExporter(kind, spec, url, 'first');
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
   provider.getTracer('first').startSpan('pipeline', { attributes: { 'ci.level': 'pipeline', 'ci.url': 'https://ci.example.com/p/1' } }).end();
   await provider.forceFlush();
