@@ -17,30 +17,47 @@ export function fitsAlone(ev: ReadyEvent, maxBatchBytes: number): boolean {
   return bodySize(1, ev.bytes) <= maxBatchBytes;
 }
 
-/** The body as bytes, written in place: no joined string and no second copy to encode it. */
-export function encodeBody(events: readonly ReadyEvent[]): Buffer {
-  let size = BODY_OVERHEAD + Math.max(0, events.length - 1);
-  for (const e of events) size += e.bytes;
-  const buf = Buffer.allocUnsafe(size);
-  let at = buf.write(HEAD, 0, 'latin1');
-  for (let i = 0; i < events.length; i++) {
-    if (i > 0) buf[at++] = 44; // ,
-    at += buf.write((events[i] as ReadyEvent).json, at, 'utf8');
+/**
+ * The body as bytes, written in place: no joined string and no second copy to encode it. Event
+ * i's offset goes to starts[i] (starts[n]: one past the last event's end + 1). The buffer is
+ * allocated without zeroing, sized from each event's `bytes`; were one of them ever not its
+ * JSON's UTF-8 length, the body would carry stale process memory or a cut event, so then every
+ * event is measured instead, into a zeroed buffer.
+ */
+export function encodeBody(events: readonly ReadyEvent[], starts = new Uint32Array(events.length + 1)): Buffer {
+  return encodeInto(events, starts, false) ?? encodeInto(events, starts, true)!;
+}
+
+/** Sized from `bytes` (unzeroed), or measured (zeroed); undefined when `bytes` did not add up. */
+function encodeInto(events: readonly ReadyEvent[], starts: Uint32Array, measure: boolean): Buffer | undefined {
+  const n = events.length;
+  let size = BODY_OVERHEAD + Math.max(0, n - 1);
+  for (const e of events) size += measure ? Buffer.byteLength(e.json, 'utf8') : e.bytes;
+  const body = measure ? Buffer.alloc(size) : Buffer.allocUnsafe(size);
+  let at = body.write(HEAD, 0, 'latin1');
+  for (let i = 0; i < n; i++) {
+    const e = events[i]!;
+    if (i > 0) body[at++] = 44; // ,
+    starts[i] = at;
+    const written = body.write(e.json, at, 'utf8');
+    if (!measure && written !== e.bytes) return undefined;
+    at += written;
   }
-  buf.write(TAIL, at, 'latin1');
-  return buf;
+  starts[n] = at + 1;
+  at += body.write(TAIL, at, 'latin1');
+  return at === size || measure ? body : undefined;
 }
 
 /**
- * How many events from the front of `events` make one body within both caps. Events that do
- * not fit alone must have been removed before (see fitsAlone); a first event that still does not
- * fit is taken alone so that a caller can never loop forever.
+ * How many items from `start` make one body within both caps, item i being `sizeAt(i)` bytes.
+ * Items that do not fit alone must have been removed before (see fitsAlone); a first item that
+ * still does not fit is taken alone so that a caller can never loop forever.
  */
-export function countFitting(events: readonly ReadyEvent[], maxBatchEvents: number, maxBatchBytes: number, start = 0): number {
+export function countFitting(length: number, sizeAt: (i: number) => number, maxBatchEvents: number, maxBatchBytes: number, start = 0): number {
   let n = 0;
   let sum = 0;
-  for (let i = start; i < events.length && n < maxBatchEvents; i++) {
-    const next = events[i]!.bytes;
+  for (let i = start; i < length && n < maxBatchEvents; i++) {
+    const next = sizeAt(i);
     if (n > 0 && bodySize(n + 1, sum + next) > maxBatchBytes) break;
     sum += next;
     n++;
@@ -59,7 +76,7 @@ export function packBatches<T extends ReadyEvent>(
   for (const e of events) (fitsAlone(e, maxBatchBytes) ? fit : tooLarge).push(e);
   const batches: T[][] = [];
   for (let i = 0; i < fit.length; ) {
-    const n = countFitting(fit, maxBatchEvents, maxBatchBytes, i);
+    const n = countFitting(fit.length, (k) => fit[k]!.bytes, maxBatchEvents, maxBatchBytes, i);
     batches.push(fit.slice(i, i + n));
     i += n;
   }

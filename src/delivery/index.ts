@@ -2,7 +2,7 @@
 // owns the lifecycle (send → flush → shutdown). Every event ends in exactly one of: delivered,
 // dropped (with a reason, counted), spooled — the Ledger enforces that.
 import type { Diagnostics } from '../diagnostics.js';
-import { bodySize, fitsAlone } from './batcher.js';
+import { bodySize, countFitting, fitsAlone } from './batcher.js';
 import { type Batch, bytesAt, describeAt, filterSelection, type Group, Ledger, type Selection, wholeBatch } from './ledger.js';
 import { BatchQueue } from './queue.js';
 import { type BatchContext, deliverBatch } from './split.js';
@@ -112,14 +112,7 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
     try {
       // Every event of a batch fits alone (send() set the others apart), so bodies only need cutting.
       for (let k = 0; k < ok.at.length; ) {
-        let n = 0;
-        let sum = 0;
-        while (k + n < ok.at.length && n < maxEvents) {
-          const next = bytesAt(ok, k + n);
-          if (n > 0 && bodySize(n + 1, sum + next) > maxBytes) break;
-          sum += next;
-          n++;
-        }
+        const n = countFitting(ok.at.length, (j) => bytesAt(ok, j), maxEvents, maxBytes, k);
         const part: Selection = { of: ok.of.slice(k, k + n), at: ok.at.slice(k, k + n) };
         spool.write(part.at.map((i, j) => part.of[j]!.event(i)));
         ledger.settle(part, 'spooled');

@@ -7,7 +7,7 @@
 // and the events' JSON strings die young (they never reach V8's old generation, whose
 // mark-compact pauses are the longest event-loop stalls of a busy export).
 import type { Diagnostics, DropReason } from '../diagnostics.js';
-import { BODY_OVERHEAD } from './batcher.js';
+import { encodeBody } from './batcher.js';
 import { describeEvent, type ReadyEvent } from './types.js';
 
 export type Outcome = 'delivered' | 'spooled' | DropReason;
@@ -25,32 +25,6 @@ export interface Group {
 const SETTLED = 1;
 /** A send of it failed and was retried: undelivered at shutdown, it counts as delivery_failed. */
 const RETRIED = 2;
-const HEAD = '{"data":[';
-const TAIL = ']}';
-
-/**
- * `{"data":[e0,e1,...]}` into one buffer, event i's offset in starts[i]. Sized from the events'
- * `bytes` (unzeroed), or from their measured lengths (zeroed) when `measure`; undefined when the
- * `bytes` did not add up to what was written.
- */
-function encode(events: readonly ReadyEvent[], starts: Uint32Array, measure: boolean): Buffer | undefined {
-  const n = events.length;
-  let size = BODY_OVERHEAD + Math.max(0, n - 1);
-  for (const e of events) size += measure ? Buffer.byteLength(e.json, 'utf8') : e.bytes;
-  const body = measure ? Buffer.alloc(size) : Buffer.allocUnsafe(size);
-  let at = body.write(HEAD, 0, 'latin1');
-  for (let i = 0; i < n; i++) {
-    const e = events[i]!;
-    if (i > 0) body[at++] = 44; // ,
-    starts[i] = at;
-    const written = body.write(e.json, at, 'utf8');
-    if (!measure && written !== e.bytes) return undefined;
-    at += written;
-  }
-  starts[n] = at + 1;
-  at += body.write(TAIL, at, 'latin1');
-  return at === size || measure ? body : undefined;
-}
 
 /** Events admitted together (one send), encoded at once into one request body within the caps. */
 export class Batch {
@@ -77,12 +51,7 @@ export class Batch {
       timeMs[i] = events[i]!.timeMs;
       describe[i] = events[i]!.describe;
     }
-    let body = encode(events, starts, false);
-    // The body is allocated without zeroing, sized from each event's `bytes`. Were one of them
-    // ever not its JSON's UTF-8 length, the body would carry stale process memory or a cut
-    // event: measure every event instead, into a zeroed buffer.
-    if (body === undefined) body = encode(events, starts, true)!;
-    this.body = body;
+    this.body = encodeBody(events, starts);
     this.starts = starts;
     this.timeMs = timeMs;
     this.describe = describe;
