@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
-import { convertRequest } from '../src/receiver/convert.js';
+import fc from 'fast-check';
+import { convertRequest, hrTimeFromHalves } from '../src/receiver/convert.js';
 import { checkJsonShape, decodeJson } from '../src/receiver/decode-json.js';
 import { decodeProto } from '../src/receiver/decode-proto.js';
 import { RequestError } from '../src/receiver/limits.js';
@@ -147,4 +148,48 @@ test('the built bin (dist/cli.js) serves OTLP/protobuf', { skip: !existsSync(`${
   assert.equal((await post(url, Buffer.from([0x0a, 0x09]), { 'Content-Type': 'application/x-protobuf' })).status, 400);
   child.kill('SIGTERM');
   assert.equal(await exited, 0);
+});
+
+test('times: protobuf fixed64 halves give exactly the HrTime that the same decimal gives in JSON', () => {
+  fc.assert(
+    fc.property(fc.bigInt({ min: 1n, max: (1n << 64n) - 1n }), (n) => {
+      const hi = Number(n >> 32n);
+      const lo = Number(n & 0xffffffffn);
+      assert.deepEqual(hrTimeFromHalves(hi, lo), [Number(n / 1_000_000_000n), Number(n % 1_000_000_000n)]);
+    }),
+    { numRuns: 2000, examples: [[(1n << 64n) - 1n], [1n << 32n], [1_000_000_000n], [999_999_999n], [1_764_000_000_123_456_789n]] },
+  );
+  const { request } = otlpTypes();
+  const start = 1_764_000_000_123_456_789n;
+  const msg = request.fromObject({
+    resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: Buffer.from(T, 'hex'), spanId: Buffer.from(S, 'hex'), name: 't', startTimeUnixNano: String(start), endTimeUnixNano: String(start + 999_999_999_999n) }] }] }],
+  });
+  const viaProto = convertRequest(decodeProto(request.encode(msg).finish(), 1000)).spans[0]!;
+  const body = { resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: T, spanId: S, name: 't', startTimeUnixNano: String(start), endTimeUnixNano: String(start + 999_999_999_999n) }] }] }] };
+  const viaJson = convertRequest(decodeJson(Buffer.from(JSON.stringify(body)), 1000)).spans[0]!;
+  assert.deepEqual(viaProto.startTime, [1_764_000_000, 123_456_789]);
+  assert.deepEqual(viaProto.startTime, viaJson.startTime);
+  assert.deepEqual(viaProto.endTime, viaJson.endTime);
+});
+
+test('protobuf AnyValue: every kind of value decodes (its oneof is read as plain fields)', () => {
+  const { request } = otlpTypes();
+  const kv = (key: string, value: object) => ({ key, value });
+  const msg = request.fromObject({
+    resourceSpans: [{ scopeSpans: [{ spans: [{
+      traceId: Buffer.from(T, 'hex'), spanId: Buffer.from(S, 'hex'), name: 'kinds', startTimeUnixNano: 1, endTimeUnixNano: 2,
+      attributes: [
+        kv('s', { stringValue: 'héllo ✓' }), kv('b', { boolValue: false }), kv('i', { intValue: -7 }), kv('d', { doubleValue: 1.5 }),
+        kv('a', { arrayValue: { values: [{ stringValue: 'x' }, { stringValue: 'y' }] } }),
+        kv('m', { kvlistValue: { values: [kv('k', { intValue: 1 })] } }), kv('y', { bytesValue: Buffer.from([1, 2, 3]) }), kv('e', {}),
+      ],
+    }] }] }],
+  });
+  const [span] = convertRequest(decodeProto(request.encode(msg).finish(), 1000)).spans;
+  assert.deepEqual(span!.attributes, { s: 'héllo ✓', b: false, i: -7, d: 1.5, a: ['x', 'y'], m: '{"k":1}', y: 'AQID' });
+  // Invalid UTF-8 in a string is still refused before anything is decoded.
+  const bad = Buffer.from(request.encode(msg).finish());
+  const at = bad.indexOf(Buffer.from('héllo'));
+  bad[at + 1] = 0xff;
+  assert.throws(() => decodeProto(bad, 1000), (e: unknown) => e instanceof RequestError && e.status === 400);
 });

@@ -87,14 +87,30 @@ function idHex(v: unknown, bytes: number, what: string): string {
 const DIGITS = /^\d{1,20}$/;
 const NS = 1_000_000_000n;
 
+/**
+ * An unsigned 64-bit count of nanoseconds given as its two 32-bit halves → HrTime, exactly and
+ * without BigInt (two of these per span were a visible part of serve's conversion). With
+ * hi = h1·2¹⁶ + h0 and 2³² = 4·10⁹ + 294,967,296, 2¹⁶·294,967,296 = 19,330·10⁹ + 976,710,656:
+ * every partial product below stays under 2⁵³.
+ */
+export function hrTimeFromHalves(hi: number, lo: number): HrTime {
+  const h1 = hi >>> 16;
+  const h0 = hi & 0xffff;
+  const rest = h1 * 976_710_656 + h0 * 294_967_296 + lo;
+  const carry = Math.floor(rest / 1e9);
+  return [4 * hi + h1 * 19_330 + carry, rest - carry * 1e9];
+}
+
 /** A fixed64 nanosecond time (Long, number, or a decimal string in JSON) → HrTime. */
 function hrTime(v: unknown, what: string): HrTime {
+  if (typeof v === 'object' && v !== null && typeof (v as { low?: unknown }).low === 'number' && typeof (v as { high?: unknown }).high === 'number') {
+    const l = v as { low: number; high: number };
+    if (l.low === 0 && l.high === 0) throw new SpanProblem(`${what} is missing`);
+    return hrTimeFromHalves(l.high >>> 0, l.low >>> 0);
+  }
   let n: bigint;
   if (v === undefined || v === null) n = 0n;
-  else if (typeof v === 'object' && typeof (v as { low?: unknown }).low === 'number' && typeof (v as { high?: unknown }).high === 'number') {
-    const l = v as { low: number; high: number };
-    n = (BigInt(l.high >>> 0) << 32n) | BigInt(l.low >>> 0);
-  } else if (typeof v === 'number' && Number.isFinite(v) && v >= 0) n = BigInt(Math.trunc(v));
+  else if (typeof v === 'number' && Number.isFinite(v) && v >= 0) n = BigInt(Math.trunc(v));
   else if (typeof v === 'string' && DIGITS.test(v)) n = BigInt(v);
   else throw new SpanProblem(`${what} is not a number of nanoseconds`);
   if (n === 0n) throw new SpanProblem(`${what} is missing`);

@@ -124,12 +124,24 @@ export interface DecodedRequest {
   resourceSpans?: unknown;
 }
 
+/**
+ * protobufjs' reader for Node buffers, reading proto3 strings with Node's native UTF-8 decoding:
+ * its own `stringVerify` decodes in JavaScript to reject invalid UTF-8, which scanProto has
+ * already done for every string field of the body (it is only used after scanProto passed).
+ */
+class ScannedReader extends protobuf.BufferReader {
+  override stringVerify(): string {
+    return this.string();
+  }
+}
+
 /** Body bytes → the request message (plain protobufjs objects), or a RequestError (400/413). */
 export function decodeProto(body: Uint8Array, maxElements: number): DecodedRequest {
   const { request } = otlpTypes();
   scanProto(body, maxElements);
   try {
-    return request.decode(body) as DecodedRequest;
+    const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.length);
+    return request.decode(new ScannedReader(buf)) as DecodedRequest;
   } catch (err) {
     throw malformed(err instanceof Error ? err.message : 'cannot be read');
   }
