@@ -187,6 +187,11 @@ test('protobuf AnyValue: every kind of value decodes (its oneof is read as plain
   });
   const [span] = convertRequest(decodeProto(request.encode(msg).finish(), 1000)).spans;
   assert.deepEqual(span!.attributes, { s: 'héllo ✓', b: false, i: -7, d: 1.5, a: ['x', 'y'], m: '{"k":1}', y: 'AQID' });
+  // Each decoded AnyValue holds `value` (which member is set) as a plain own property: through
+  // protobufjs' prototype setter, every assignment deleted the other members (src/receiver/proto.ts).
+  const decoded = request.decode(request.encode(msg).finish()) as unknown as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ attributes: Array<{ value: object }> }> }> }> };
+  const value = decoded.resourceSpans[0]!.scopeSpans[0]!.spans[0]!.attributes[0]!.value;
+  assert.equal(Object.getOwnPropertyDescriptor(value, 'value')?.value, 'stringValue');
   // Invalid UTF-8 in a string is still refused before anything is decoded.
   const bad = Buffer.from(request.encode(msg).finish());
   const at = bad.indexOf(Buffer.from('héllo'));
