@@ -179,14 +179,14 @@ test('protobuf AnyValue: every kind of value decodes (its oneof is read as plain
     resourceSpans: [{ scopeSpans: [{ spans: [{
       traceId: Buffer.from(T, 'hex'), spanId: Buffer.from(S, 'hex'), name: 'kinds', startTimeUnixNano: 1, endTimeUnixNano: 2,
       attributes: [
-        kv('s', { stringValue: 'héllo ✓' }), kv('b', { boolValue: false }), kv('i', { intValue: -7 }), kv('d', { doubleValue: 1.5 }),
+        kv('s', { stringValue: 'héllo ✓' }), kv('r', { stringValue: 'a \uFFFD replacement character, sent as such' }), kv('b', { boolValue: false }), kv('i', { intValue: -7 }), kv('d', { doubleValue: 1.5 }),
         kv('a', { arrayValue: { values: [{ stringValue: 'x' }, { stringValue: 'y' }] } }),
         kv('m', { kvlistValue: { values: [kv('k', { intValue: 1 })] } }), kv('y', { bytesValue: Buffer.from([1, 2, 3]) }), kv('e', {}),
       ],
     }] }] }],
   });
   const [span] = convertRequest(decodeProto(request.encode(msg).finish(), 1000)).spans;
-  assert.deepEqual(span!.attributes, { s: 'héllo ✓', b: false, i: -7, d: 1.5, a: ['x', 'y'], m: '{"k":1}', y: 'AQID' });
+  assert.deepEqual(span!.attributes, { s: 'héllo ✓', r: 'a \uFFFD replacement character, sent as such', b: false, i: -7, d: 1.5, a: ['x', 'y'], m: '{"k":1}', y: 'AQID' });
   // Each decoded AnyValue holds `value` (which member is set) as a plain own property: through
   // protobufjs' prototype setter, every assignment deleted the other members (src/receiver/proto.ts).
   const decoded = request.decode(request.encode(msg).finish()) as unknown as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ attributes: Array<{ value: object }> }> }> }> };

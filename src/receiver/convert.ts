@@ -63,6 +63,7 @@ function list(v: unknown, what: string): unknown[] {
 }
 
 const HEX = /^[0-9a-fA-F]*$/;
+const ZEROS = /^0+$/;
 
 /** A trace/span ID: bytes (protobuf) or hex (OTLP/JSON) → lowercase hex of `bytes` bytes, '' if empty. */
 function idHex(v: unknown, bytes: number, what: string): string {
@@ -71,7 +72,9 @@ function idHex(v: unknown, bytes: number, what: string): string {
   let hex: string;
   if (v instanceof Uint8Array) {
     if (v.length === 0) return '';
-    hex = Buffer.from(v.buffer, v.byteOffset, v.length).toString('hex');
+    if (v.length !== bytes) throw new SpanProblem(`${what} must be ${bytes} bytes, got ${v.length}`);
+    // protobufjs' Node reader hands out Buffers: no view to make for them.
+    hex = (Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.length)).toString('hex');
   } else if (typeof v === 'string') {
     if (v === '') return '';
     if (!HEX.test(v)) throw new SpanProblem(`${what} ${quote(v, 40)} is not hex`);
@@ -80,7 +83,7 @@ function idHex(v: unknown, bytes: number, what: string): string {
     throw new SpanProblem(`${what} is not a hex string`);
   }
   if (hex.length !== bytes * 2) throw new SpanProblem(`${what} must be ${bytes} bytes, got ${hex.length / 2}`);
-  if (/^0+$/.test(hex)) throw new SpanProblem(`${what} is all zeros`);
+  if (ZEROS.test(hex)) throw new SpanProblem(`${what} is all zeros`);
   return hex;
 }
 

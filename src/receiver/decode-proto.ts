@@ -1,8 +1,8 @@
 // OTLP/protobuf → ExportTraceServiceRequest message, with protobufjs and the official message
 // types. Before protobufjs builds anything, one pass over the wire format (guided by the same
 // types) checks what a decoder would trust: lengths within their message, wire types that match
-// the field, no groups, nesting and the number of messages within the limits, string fields
-// UTF-8 (as protobufjs' own read would find, but for the whole body before anything is built).
+// the field, no groups, nesting and the number of messages within the limits. String fields are
+// checked for UTF-8 as protobufjs decodes them (ScannedReader, natively).
 // protobufjs makes an object per repeated element, so this pass is what bounds its memory.
 import { isUtf8 } from 'node:buffer';
 import { otlpTypes, protobuf, type ProtoType } from './proto.js';
@@ -17,8 +17,6 @@ const WIRE_OF: Record<string, number> = {
 
 interface Budget {
   left: number;
-  /** The first string field that is not UTF-8, thrown once the rest of the body has passed. */
-  badUtf8?: RequestError;
 }
 
 /** What protobufjs' verified string read says of invalid UTF-8 (it is the WHATWG TextDecoder's). */
@@ -52,8 +50,6 @@ interface FieldRule {
   wire: number;
   name: string;
   sub: ProtoType | undefined;
-  /** A string field (proto3: its UTF-8 is verified on decode). */
-  utf8: boolean;
   /** The rules of `sub`, found once (a WeakMap lookup per message was a visible cost). */
   subRules?: Array<FieldRule | undefined>;
 }
@@ -64,16 +60,10 @@ function rulesOf(type: ProtoType): Array<FieldRule | undefined> {
   if (rules) return rules;
   rules = [];
   for (const f of type.fieldsArray) {
-    rules[f.id] = { wire: wireTypeOf(f), name: f.name, sub: f.resolvedType instanceof protobuf.Type ? f.resolvedType : undefined, utf8: f.type === 'string' };
+    rules[f.id] = { wire: wireTypeOf(f), name: f.name, sub: f.resolvedType instanceof protobuf.Type ? f.resolvedType : undefined };
   }
   rulesCache.set(type, rules);
   return rules;
-}
-
-/** Most strings are ASCII: a byte loop settles them without making a view for isUtf8. */
-function isUtf8Fast(buf: Uint8Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (buf[i]! > 0x7f) return isUtf8(buf.subarray(start, end));
-  return true;
 }
 
 function scan(r: protobuf.Reader, end: number, type: ProtoType, depth: number, budget: Budget, maxElements: number, rules = rulesOf(type)): void {
@@ -95,8 +85,6 @@ function scan(r: protobuf.Reader, end: number, type: ProtoType, depth: number, b
         if (--budget.left < 0) throw new RequestError(413, `the request holds more than ${maxElements} messages`);
         if (depth >= MAX_DEPTH) throw malformed(`messages nested deeper than ${MAX_DEPTH}`);
         scan(r, subEnd, rule.sub, depth + 1, budget, maxElements, (rule.subRules ??= rulesOf(rule.sub)));
-      } else if (rule?.utf8 && budget.badUtf8 === undefined && !isUtf8Fast(r.buf, r.pos, subEnd)) {
-        budget.badUtf8 = notUtf8();
       }
       r.pos = subEnd;
     } else {
@@ -111,9 +99,6 @@ export function scanProto(body: Uint8Array, maxElements: number): void {
   try {
     const budget: Budget = { left: maxElements };
     scan(protobuf.Reader.create(body), body.length, otlpTypes().request, 0, budget, maxElements);
-    // After the structure (a structural problem anywhere is named first, as it was when the
-    // decode found the bad string).
-    if (budget.badUtf8) throw budget.badUtf8;
   } catch (err) {
     if (err instanceof RequestError) throw err;
     throw malformed(err instanceof Error ? err.message : 'cannot be read');
@@ -125,13 +110,24 @@ export interface DecodedRequest {
 }
 
 /**
- * protobufjs' reader for Node buffers, reading proto3 strings with Node's native UTF-8 decoding:
- * its own `stringVerify` decodes in JavaScript to reject invalid UTF-8, which scanProto has
- * already done for every string field of the body (it is only used after scanProto passed).
+ * protobufjs' reader for Node buffers, with proto3's string check done natively: protobufjs'
+ * own `stringVerify` decodes in JavaScript to reject invalid UTF-8. Node's decoding puts U+FFFD
+ * where the bytes are not UTF-8, so only a string holding one has its bytes checked. The whole
+ * structure has passed scanProto by then, so a structural problem is still the one named first.
  */
 class ScannedReader extends protobuf.BufferReader {
   override stringVerify(): string {
-    return this.string();
+    const len = this.size();
+    const start = this.pos;
+    const end = start + len;
+    if (end > this.len) throw new RangeError(`index out of range: ${start} + ${len} > ${this.len}`);
+    this.pos = end;
+    const buf = this.buf as Buffer & { utf8Slice?: (start: number, end: number) => string };
+    // utf8Slice is what Buffer#toString('utf8') ends in, without its argument handling (protobufjs' own
+    // string read calls it too, with the same fallback).
+    const s = buf.utf8Slice ? buf.utf8Slice(start, end) : buf.toString('utf8', start, end);
+    if (s.includes('\uFFFD') && !isUtf8(buf.subarray(start, end))) throw notUtf8();
+    return s;
   }
 }
 
@@ -143,6 +139,7 @@ export function decodeProto(body: Uint8Array, maxElements: number): DecodedReque
     const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.length);
     return request.decode(new ScannedReader(buf)) as DecodedRequest;
   } catch (err) {
+    if (err instanceof RequestError) throw err;
     throw malformed(err instanceof Error ? err.message : 'cannot be read');
   }
 }
