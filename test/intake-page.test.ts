@@ -6,6 +6,7 @@
 // (UPDATE_SCREENSHOT=1 writes docs/pipeline-page.png; otherwise it goes to a temp dir).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,9 +116,21 @@ async function post(endpoint: string, resource: Record<string, unknown>): Promis
 
 test('pipeline page: rows, order and colours; a failed step’s error; a running job turns finished; a rejected event’s problem', { timeout: 90_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'intake-page-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const browser = await launch(join(dir, 'profile'));
-  t.after(() => browser.close());
+  const profile = join(dir, 'profile');
+  const opened: { browser?: BrowserContext } = {};
+  t.after(async () => {
+    // A browser that does not close (a machine loaded enough to time the test out) must not keep
+    // this test file's process, and with it the whole suite, waiting: give it 10 s, then kill it.
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      opened.browser?.close().then(() => true, () => false) ?? true,
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 10_000))),
+    ]);
+    clearTimeout(timer);
+    if (!closed) spawnSync('pkill', ['-KILL', '-f', profile]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const browser = (opened.browser = await launch(profile));
   const h = await startHarness(t, { exporter: { env: 'ci', service: 'shop-web' } });
 
   const now = Date.now();
