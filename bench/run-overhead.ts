@@ -6,7 +6,9 @@
 // reads process.cpuUsage() at exit), which a loaded machine disturbs far less than wall time.
 //   npx tsx bench/run-overhead.ts [--runs 15] [--cli dist/cli.js --cli .bench-out/dist-before/cli.js] [--no-telemetry]
 import { spawn } from 'node:child_process';
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BUILT_CLI } from '../testkit/built-cli.js';
 import { startIntake } from '../testkit/intake.js';
@@ -22,14 +24,16 @@ const { values } = parseArgs({
 const runs = Number(values.runs);
 const clis = (values.cli ?? [BUILT_CLI]).map((c) => resolve(c));
 
-const CPU_AT_EXIT =
-  "data:text/javascript,process.on('exit',()=>{const c=process.cpuUsage();process.stderr.write('\\n@cpu '+((c.user+c.system)/1000)+'\\n')})";
+// Preloaded with --require (a CommonJS file): an --import of a data: URL would start Node's ESM
+// loader in every measured process, a CommonJS bin's included, and hide what it saves.
+const CPU_AT_EXIT = join(mkdtempSync(join(tmpdir(), 'run-overhead-')), 'cpu-at-exit.cjs');
+writeFileSync(CPU_AT_EXIT, "process.on('exit',()=>{const c=process.cpuUsage();process.stderr.write('\\n@cpu '+((c.user+c.system)/1000)+'\\n')})\n");
 
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ ms: number; cpu: number; code: number | null }> {
   const t0 = performance.now();
   const node = cmd === process.execPath;
   return new Promise((done) => {
-    const child = spawn(cmd, node ? ['--import', CPU_AT_EXIT, ...args] : args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(cmd, node ? ['--require', CPU_AT_EXIT, ...args] : args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += String(c)));
     child.on('close', (code) => {
@@ -65,6 +69,7 @@ for (let i = 0; i < runs; i++) {
 }
 const accepted = intake.acceptedCount();
 await intake.close();
+rmSync(dirname(CPU_AT_EXIT), { recursive: true, force: true });
 const trueMs = median(rows.get('true')!);
 console.log(`${runs} rounds, load ${(await import('node:os')).loadavg()[0]!.toFixed(2)}; intake accepted ${accepted} events`);
 for (const [key, ms] of rows) {

@@ -19,6 +19,7 @@ import { LEVELS, parseLevel, type Level } from '../mapping/fields.js';
 import type { DatadogCIPipelineExporterOptions } from '../options.js';
 import type { ReadableSpanLike } from '../otel-types.js';
 import type { DatadogCIPipelineSpanProcessor } from '../processor.js';
+import { detectGit } from '../detect/git.js';
 import { exporterHelp, exporterOptionsFromFlags, exporterParseOptions } from './exporter-options.js';
 
 // Loaded only when telemetry is on: without a key or an endpoint, `run` pays for none of it.
@@ -141,6 +142,9 @@ async function setUp(values: Record<string, unknown>, env: NodeJS.ProcessEnv, co
     say('no Datadog API key (DD_API_KEY or --api-key-file) and no --endpoint: running the command without telemetry.');
     return undefined;
   }
+  // git answers in ~20-50 ms per run: asked now, it answers while the telemetry modules load, and
+  // the exporter's detection (the same arguments: once per process and directory) finds it done.
+  if (options.detectEnvironment !== false) startGitDetection();
 
   const { api, exporter: { DatadogCIPipelineExporter }, processor: { DatadogCIPipelineSpanProcessor }, propagation, undici } = await loadTelemetry();
   const parent = propagation.parentFromEnv(env);
@@ -283,10 +287,32 @@ async function end(telemetry: Telemetry | undefined, code: number, message: stri
     say(`telemetry error (the command's exit code is kept): ${err instanceof Error ? err.message : String(err)}`);
   }
   // The span is delivered (or given up on): whatever is left (undici closing its sockets takes a
-  // few hundred ms, an endpoint that never closes one) must not keep the build waiting. stdout
-  // and stderr are synchronous for files, pipes and terminals on Linux and macOS, so nothing
-  // written is lost.
-  setTimeout(() => process.exit(code), 20).unref();
+  // few hundred ms, an endpoint that never closes one) must not keep the build waiting. Exit as
+  // soon as what was written to stdout and stderr has left (at once for files and terminals, and
+  // for pipes unless one is full), not after a fixed delay: every millisecond here is a build's.
+  exitWhenWritten(code);
+}
+
+/** process.exit(code) once stdout and stderr hold nothing unwritten (at most ~1 s for a stuck pipe). */
+function exitWhenWritten(code: number): void {
+  const pending = [process.stdout, process.stderr].filter((s) => s.writableLength > 0);
+  if (pending.length === 0) {
+    process.exit(code);
+    return;
+  }
+  let left = pending.length;
+  // A write's callback runs once it and every write before it have left.
+  for (const s of pending) s.write('', () => --left === 0 && process.exit(code));
+  setTimeout(() => process.exit(code), 1000).unref();
+}
+
+function startGitDetection(): void {
+  try {
+    // The exporter's own call (events.ts): process.cwd() and process.env, in the background.
+    void detectGit(process.cwd(), process.env, undefined, true);
+  } catch {
+    // a deleted working directory: the exporter finds no repository either
+  }
 }
 
 function hrNow(): HrTime {

@@ -1,6 +1,6 @@
 // The local repository's commit, through the `git` command: once per process and directory,
-// bounded in time, never fatal. Two short `git` runs (the commit with its refs, the origin URL),
-// asynchronous: spawning a process takes 2–40 ms depending on the machine's load, too long to
+// bounded in time, never fatal. Two short `git` runs at once (the commit with its refs, the origin
+// URL), asynchronous: spawning a process takes 2–40 ms depending on the machine's load, too long to
 // block the host's event loop for. The runs are unref'd (a short-lived host does not wait for
 // them) and killed at GIT_TIMEOUT_MS (a hung git on a network filesystem or behind a lock).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -21,7 +21,8 @@ const FORMAT = ['%H', '%an', '%ae', '%aI', '%cn', '%ce', '%cI', '%D', '%B'].join
 interface Detection {
   promise: Promise<GitInfo>;
   held: boolean;
-  child: ChildProcess | undefined;
+  /** The git runs under way (two at once). */
+  children: ChildProcess[];
 }
 
 const cache = new Map<string, Detection>();
@@ -37,13 +38,13 @@ export function detectGit(cwd: string = process.cwd(), env: Env = process.env, t
   const key = `${cwd}\0${env.PATH ?? ''}`;
   let d = cache.get(key);
   if (!d) {
-    const fresh: Detection = { promise: Promise.resolve({}), held: !background, child: undefined };
+    const fresh: Detection = { promise: Promise.resolve({}), held: !background, children: [] };
     fresh.promise = readGit(cwd, env, timeoutMs, fresh).catch(() => ({}));
     cache.set(key, fresh);
     d = fresh;
   } else if (!background && !d.held) {
     d.held = true;
-    hold(d.child);
+    for (const child of d.children) hold(child);
   }
   return d.promise;
 }
@@ -53,14 +54,20 @@ export function clearGitCache(): void {
   cache.clear();
 }
 
-function hold(child: ChildProcess | undefined): void {
-  child?.ref();
-  (child?.stdout as unknown as { ref?: () => void } | null | undefined)?.ref?.();
+function hold(child: ChildProcess): void {
+  child.ref();
+  (child.stdout as unknown as { ref?: () => void } | null | undefined)?.ref?.();
 }
 
 async function readGit(cwd: string, env: Env, timeoutMs: number, d: Detection): Promise<GitInfo> {
   const deadline = Date.now() + timeoutMs;
-  const log = await run(cwd, env, deadline, ['log', '-1', '--no-color', `--format=${FORMAT}`], d);
+  // Both runs at once: one after the other, their two process start-ups (~20-50 ms each on a
+  // loaded machine) add up on the path of a short-lived `run`. The origin's answer is only used
+  // when the commit's is.
+  const [log, originOut] = await Promise.all([
+    run(cwd, env, deadline, ['log', '-1', '--no-color', `--format=${FORMAT}`], d),
+    run(cwd, env, deadline, ['config', '--get', 'remote.origin.url'], d),
+  ]);
   if (log === undefined) return {};
   const parts = log.split(SEP);
   if (parts.length < 9 || !/^[0-9a-f]{40}$/.test(parts[0]!)) return {};
@@ -83,7 +90,7 @@ async function readGit(cwd: string, env: Env, timeoutMs: number, d: Detection): 
   else if (branch !== undefined) git.branch = branch;
   // Only a remote's address names the repository for Datadog: an origin that is a local path (a
   // clone of a clone, as CI systems and tests make) says nothing outside this machine.
-  const origin = (await run(cwd, env, deadline, ['config', '--get', 'remote.origin.url'], d))?.trim();
+  const origin = originOut?.trim();
   if (origin !== undefined && (/^[a-z][a-z0-9+.-]*:\/\//i.test(origin) ? !/^file:/i.test(origin) : /^[^\s/@]+@[^\s/:]+:/.test(origin))) put('repository_url', origin);
   return git;
 }
@@ -110,6 +117,7 @@ function run(cwd: string, env: Env, deadline: number, args: string[], d: Detecti
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      if (child) d.children.splice(d.children.indexOf(child) >>> 0, 1);
       resolve(value);
     };
     const timer = setTimeout(() => {
@@ -141,7 +149,7 @@ function run(cwd: string, env: Env, deadline: number, args: string[], d: Detecti
     });
     child.on('error', () => done(undefined));
     child.on('close', (code) => done(code === 0 && size <= MAX_OUTPUT ? Buffer.concat(chunks).toString('utf8') : undefined));
-    d.child = child;
+    d.children.push(child);
     if (!d.held) {
       // In the background, the host's exit does not wait for detection.
       child.unref();
