@@ -1,10 +1,10 @@
 // `run`'s start-up and exit cost alone (the run-overhead figure of bench/live.ts), with A/B: each
-// `--cli FILE` is a built bin (dist/cli.js, or a copy of an older dist/ under .bench-out/), run
+// `--cli FILE` is a built bin (dist/cli.cjs, or a copy of an older dist/ under .bench-out/), run
 // around `true` against a healthy loopback intake; `true` alone and `node -e 0` are measured in the
 // same rounds, interleaved, so that load drifts touch every row alike. Wall time, medians; and,
 // for the Node processes, the CPU time they used (all threads, from a preloaded module that
 // reads process.cpuUsage() at exit), which a loaded machine disturbs far less than wall time.
-//   npx tsx bench/run-overhead.ts [--runs 15] [--cli dist/cli.js --cli .bench-out/dist-before/cli.js] [--no-telemetry]
+//   npx tsx bench/run-overhead.ts [--runs 15] [--cli dist/cli.cjs --cli .bench-out/dist-before/cli.cjs] [--no-telemetry]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

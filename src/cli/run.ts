@@ -235,14 +235,18 @@ function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv, tel
     let done = false;
     if (telemetry?.running) {
       const { ready, start } = telemetry.running;
-      void ready.then(() => {
-        if (done) return;
-        try {
-          telemetry.processor = start();
-        } catch {
-          // no running event: the finished one still goes through the lineage processor
-        }
-      });
+      // One turn of the event loop after undici has loaded: an exit or error that came in while it
+      // loaded (synchronously, in the CommonJS bin) is seen first.
+      void ready.then(() =>
+        setImmediate(() => {
+          if (done) return;
+          try {
+            telemetry.processor = start();
+          } catch {
+            // no running event: the finished one still goes through the lineage processor
+          }
+        }),
+      );
     }
     child.on('error', (err: NodeJS.ErrnoException) => {
       if (done) return;
