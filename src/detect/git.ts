@@ -4,6 +4,8 @@
 // block the host's event loop for. The runs are unref'd (a short-lived host does not wait for
 // them) and killed at GIT_TIMEOUT_MS (a hung git on a network filesystem or behind a lock).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { GitInfo } from '../mapping/transform.js';
 
 /** The whole budget of one detection, all git runs together. */
@@ -61,12 +63,13 @@ function hold(child: ChildProcess): void {
 
 async function readGit(cwd: string, env: Env, timeoutMs: number, d: Detection): Promise<GitInfo> {
   const deadline = Date.now() + timeoutMs;
-  // Both runs at once: one after the other, their two process start-ups (~20-50 ms each on a
-  // loaded machine) add up on the path of a short-lived `run`. The origin's answer is only used
-  // when the commit's is.
+  // The origin's URL comes from the repository's config file when that says exactly what
+  // `git config` would, else from git, at the same time as the commit: each git run costs its
+  // host 5-20 ms of waiting for the process to start (more on a loaded machine), and one after
+  // the other they add up on the path of a short-lived `run`. Used only when the commit is.
   const [log, originOut] = await Promise.all([
     run(cwd, env, deadline, ['log', '-1', '--no-color', `--format=${FORMAT}`], d),
-    run(cwd, env, deadline, ['config', '--get', 'remote.origin.url'], d),
+    withinDeadline(originFromConfigFile(cwd, env), deadline).then((url) => url ?? run(cwd, env, deadline, ['config', '--get', 'remote.origin.url'], d)),
   ]);
   if (log === undefined) return {};
   const parts = log.split(SEP);
@@ -93,6 +96,74 @@ async function readGit(cwd: string, env: Env, timeoutMs: number, d: Detection): 
   const origin = originOut?.trim();
   if (origin !== undefined && (/^[a-z][a-z0-9+.-]*:\/\//i.test(origin) ? !/^file:/i.test(origin) : /^[^\s/@]+@[^\s/:]+:/.test(origin))) put('repository_url', origin);
   return git;
+}
+
+/** What a promise gives by `deadline` (epoch ms), or undefined (it never rejects). */
+function withinDeadline<T>(p: Promise<T | undefined>, deadline: number): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()));
+    timer.unref();
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      },
+    );
+  });
+}
+
+/**
+ * Variables under which `<cwd>/.git/config` may not have the last word: another repository, one
+ * config file instead of all, values given as if on the command line (read after the repository's
+ * file). GIT_CONFIG_GLOBAL, _SYSTEM and _NOSYSTEM only change files read before it.
+ */
+const CONFIG_ENV = /^GIT_(DIR|COMMON_DIR|CONFIG|CONFIG_PARAMETERS|CONFIG_COUNT|CONFIG_KEY_\w+|CONFIG_VALUE_\w+)$/;
+const SECTION = /^\s*\[\s*([A-Za-z0-9-]+)(?:\s+"([^"\\]*)")?\s*\]\s*(?:[#;].*)?$/;
+const URL_KEY = /^\s*url\s*(?:=|$)/i;
+// git turns a tab inside a value into a space: inside, only plain spaces are taken as they are.
+const URL_VALUE = /^\s*url\s*=\s*([^\s"#;](?:[^"#;\t\v\f]*[^\s"#;])?)\s*$/i;
+
+/**
+ * `remote.origin.url` as `git config --get` gives it, read from `<cwd>/.git/config` when that file
+ * alone decides it, plainly written; otherwise undefined, and git is asked. Only the plain case:
+ * `cwd` is the top of a repository whose `.git` is a directory (not a worktree's or submodule's
+ * file), no variable points git elsewhere, the file has no includes, no per-worktree config, no
+ * backslash (escapes, continued lines), no old-style `[remote.origin]` section, and the URL is
+ * unquoted with no comment after it. The last `url` of `[remote "origin"]` wins, as in git (the
+ * repository's file is read after the global and system ones, so its value is the answer; when
+ * it has none, a global one could exist: git is asked).
+ */
+export async function originFromConfigFile(cwd: string, env: Env): Promise<string | undefined> {
+  for (const k of Object.keys(env)) if (CONFIG_ENV.test(k) && env[k] !== undefined) return undefined;
+  const gitDir = join(cwd, '.git');
+  const [dir, head, worktreeConfig, text] = await Promise.all([
+    stat(gitDir).catch(() => undefined),
+    stat(join(gitDir, 'HEAD')).catch(() => undefined),
+    stat(join(gitDir, 'config.worktree')).catch(() => undefined),
+    readFile(join(gitDir, 'config'), 'utf8').catch(() => undefined),
+  ]);
+  if (!dir?.isDirectory() || !head?.isFile() || worktreeConfig !== undefined || text === undefined) return undefined;
+  if (text.includes('\\') || text.includes('\r') || text.length > 1 << 20) return undefined;
+  let inOrigin = false;
+  let url: string | undefined;
+  for (const line of text.split('\n')) {
+    if (/^\s*\[/.test(line)) {
+      const m = SECTION.exec(line);
+      if (!m) return undefined;
+      const section = m[1]!.toLowerCase();
+      if (section === 'include' || section === 'includeif') return undefined;
+      inOrigin = section === 'remote' && m[2] === 'origin';
+    } else if (inOrigin && URL_KEY.test(line)) {
+      const m = URL_VALUE.exec(line);
+      if (!m) return undefined;
+      url = m[1];
+    }
+  }
+  return url;
 }
 
 /** `%D` → the branch HEAD is on and the first tag at HEAD. */
