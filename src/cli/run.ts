@@ -19,7 +19,6 @@ import { LEVELS, parseLevel, type Level } from '../mapping/fields.js';
 import type { DatadogCIPipelineExporterOptions } from '../options.js';
 import type { ReadableSpanLike } from '../otel-types.js';
 import type { DatadogCIPipelineSpanProcessor } from '../processor.js';
-import { detectGit } from '../detect/git.js';
 import { exporterHelp, exporterOptionsFromFlags, exporterParseOptions } from './exporter-options.js';
 
 // Loaded only when telemetry is on: without a key or an endpoint, `run` pays for none of it.
@@ -142,9 +141,6 @@ async function setUp(values: Record<string, unknown>, env: NodeJS.ProcessEnv, co
     say('no Datadog API key (DD_API_KEY or --api-key-file) and no --endpoint: running the command without telemetry.');
     return undefined;
   }
-  // git answers in ~20-50 ms per run: asked now, it answers while the telemetry modules load, and
-  // the exporter's detection (the same arguments: once per process and directory) finds it done.
-  if (options.detectEnvironment !== false) startGitDetection();
 
   const { api, exporter: { DatadogCIPipelineExporter }, processor: { DatadogCIPipelineSpanProcessor }, propagation, undici } = await loadTelemetry();
   const parent = propagation.parentFromEnv(env);
@@ -310,14 +306,6 @@ function exitWhenWritten(code: number): void {
   setTimeout(() => process.exit(code), 1000).unref();
 }
 
-function startGitDetection(): void {
-  try {
-    // The exporter's own call (events.ts): process.cwd() and process.env, in the background.
-    void detectGit(process.cwd(), process.env, undefined, true);
-  } catch {
-    // a deleted working directory: the exporter finds no repository either
-  }
-}
 
 function hrNow(): HrTime {
   const ms = performance.timeOrigin + performance.now();

@@ -63,6 +63,10 @@ function hold(child: ChildProcess): void {
 
 async function readGit(cwd: string, env: Env, timeoutMs: number, d: Detection): Promise<GitInfo> {
   const deadline = Date.now() + timeoutMs;
+  // In the background, the runs start on the event loop's next turn: starting a process blocks
+  // its host until the process has started (5-20 ms), and whatever the host does right after
+  // asking (`run` starting the build's command) should not wait for that.
+  if (!d.held) await new Promise<void>((r) => setImmediate(r));
   // The origin's URL comes from the repository's config file when that says exactly what
   // `git config` would, else from git, at the same time as the commit: each git run costs its
   // host 5-20 ms of waiting for the process to start (more on a loaded machine), and one after
