@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -18,7 +18,7 @@ import {
   type DetectedEnvironment,
 } from '../src/detect/index.js';
 import { refToGit } from '../src/detect/ci.js';
-import { parseRefs } from '../src/detect/git.js';
+import { originFromConfigFile, parseRefs } from '../src/detect/git.js';
 import { assertAllValid, ci, resourceNamed, runTree, SHA, startHarness } from './support/trace-helpers.js';
 
 // The exporter reads the process's environment: the machine running the tests must not change
@@ -151,6 +151,72 @@ test('detection: an origin that is a local path (a clone of a clone) names no re
     const raw = await detectGit(dir, process.env, 30_000);
     assert.equal(raw.repository_url, expected, origin);
   }
+});
+
+test('detection: the origin URL read from .git/config is what `git config --get remote.origin.url` says; git is asked when the file cannot say plainly', async (t) => {
+  const dir = makeRepo(t);
+  execFileSync('git', ['remote', 'remove', 'origin'], { cwd: dir });
+  const base = readFileSync(join(dir, '.git', 'config'), 'utf8');
+  const env = { PATH: process.env.PATH, HOME: dir, GIT_CONFIG_NOSYSTEM: '1' };
+  const gitSays = (): string | undefined => {
+    try {
+      return execFileSync('git', ['config', '--get', 'remote.origin.url'], { cwd: dir, env, encoding: 'utf8' }).trim();
+    } catch {
+      return undefined; // no such key
+    }
+  };
+  // [config text, read from the file?]
+  const cases: Array<[string, boolean]> = [
+    ['[remote "origin"]\n\turl = https://github.com/acme/a.git\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n', true],
+    ['[Remote "origin"] ; a comment\n URL=git@github.com:acme/b.git\n', true],
+    ['[remote "origin"]\n\turl = https://first.example/a.git\n\turl = https://second.example/b.git  \n[remote "upstream"]\n\turl = https://up.example/c.git\n', true],
+    ['# comment\n[remote "origin"]\n\tpushurl = https://push.example/p.git\n\turl = https://h.example/with space.git\n', true],
+    ['[remote "Origin"]\n\turl = https://github.com/acme/case.git\n', false],
+    ['[remote "origin"]\n\turl = https://github.com/acme/c.git # a comment\n', false],
+    ['[remote "origin"]\n\turl = "https://github.com/acme/quoted.git"\n', false],
+    ['[remote "origin"]\n\turl = https://github.com/acme/tab\there.git\n', false],
+    ['[remote "origin"]\n\turl = https://github.com/acme/\\\n  continued.git\n', false],
+    ['[remote.origin]\n\turl = https://github.com/acme/old-style.git\n', false],
+    ['[remote "origin"]\n\turl = https://github.com/acme/d.git\n[include]\n\tpath = extra\n', false],
+    ['[remote "origin"] url = https://github.com/acme/same-line.git\n', false],
+    ['[core]\n\tbare = false\n', false],
+  ];
+  for (const [text, plain] of cases) {
+    writeFileSync(join(dir, '.git', 'config'), base + text);
+    writeFileSync(join(dir, '.git', 'extra'), '[remote "origin"]\n\turl = https://github.com/acme/included.git\n');
+    const fromFile = await originFromConfigFile(dir, env);
+    assert.equal(fromFile !== undefined, plain, `read from the file: ${JSON.stringify(text)}`);
+    if (fromFile !== undefined) assert.equal(fromFile, gitSays(), text);
+    clearGitCache();
+    assert.equal((await detectGit(dir, env, 30_000)).repository_url, gitSays(), `detected: ${JSON.stringify(text)}`);
+  }
+  writeFileSync(join(dir, '.git', 'config'), base + cases[0]![0]);
+  // Variables that point git at other config files, and a per-worktree config: git is asked.
+  assert.equal(await originFromConfigFile(dir, { ...env, GIT_CONFIG_COUNT: '0' }), undefined);
+  assert.equal(await originFromConfigFile(dir, { ...env, GIT_DIR: join(dir, '.git') }), undefined);
+  writeFileSync(join(dir, '.git', 'config.worktree'), '');
+  assert.equal(await originFromConfigFile(dir, env), undefined);
+  rmSync(join(dir, '.git', 'config.worktree'));
+  // A subdirectory of the repository (git finds .git above it): git is asked.
+  mkdirSync(join(dir, 'sub'));
+  assert.equal(await originFromConfigFile(join(dir, 'sub'), env), undefined);
+  clearGitCache();
+  assert.equal((await detectGit(join(dir, 'sub'), env, 30_000)).repository_url, 'https://github.com/acme/a.git');
+
+  // The plain case costs one git run (the commit), not two: a git on PATH that logs its arguments.
+  const bin = mkdtempSync(join(tmpdir(), 'detect-loggit-'));
+  t.after(() => rmSync(bin, { recursive: true, force: true }));
+  const real = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
+  writeFileSync(join(bin, 'git'), `#!/bin/sh\necho "$1" >> '${bin}/log'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+  const runs = async (): Promise<string[]> => {
+    rmSync(join(bin, 'log'), { force: true });
+    clearGitCache();
+    assert.equal((await detectGit(dir, { ...env, PATH: `${bin}:${process.env.PATH}` }, 30_000)).repository_url, 'https://github.com/acme/a.git');
+    return readFileSync(join(bin, 'log'), 'utf8').trim().split('\n').sort();
+  };
+  assert.deepEqual(await runs(), ['log']);
+  writeFileSync(join(dir, '.git', 'config'), `${base + cases[0]![0]}[include]\n\tpath = none\n`);
+  assert.deepEqual(await runs(), ['config', 'log']);
 });
 
 test('detection: a local git repository → sha, branch, author, committer, times, message, scrubbed remote', async (t) => {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -174,4 +174,25 @@ test('--attr, --level and --name set the span; a bad flag is one line and exit 2
   const bad = await run(['--no-such-flag', 'x', '--', 'true'], cleanEnv());
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /Put the command after --/);
+});
+
+test("the package's bin is CommonJS: a `run` that sends its span never starts Node's ESM loader", { skip: !builtCliIsCurrent() && 'dist/ is not current (npm run build)' }, async (t) => {
+  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+  const bin = join(REPO_ROOT, pkg.bin['datadog-ci-pipeline-exporter']!);
+  assert.equal(bin, BUILT_CLI);
+  const intake = await startIntake();
+  t.after(() => intake.close());
+  // At exit, the Node internals the process loaded: an ES module (the bin, a chunk, an import())
+  // loads the ESM loader's module jobs; a CommonJS bin whose chunks are require()d does not.
+  const probe = join(mkdtempSync(join(tmpdir(), 'run-test-')), 'probe.cjs');
+  writeFileSync(probe, "process.on('exit', () => process.stderr.write('\\n@esm ' + process.moduleLoadList.filter((m) => m.includes('modules/esm/module_job')).length + '\\n'));\n");
+  const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ['--require', probe, bin, 'run', '--endpoint', intake.endpoint, '--url', 'https://ci.example/b/9', '--name', 'cjs', '--', 'true'], { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += String(c)));
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /@esm 0\n/, r.stderr);
+  assert.deepEqual(intake.events.map((e) => [e.attributes.resource.name, e.attributes.resource.status]), [['cjs', 'success']]);
 });

@@ -231,14 +231,18 @@ function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv, tel
     let done = false;
     if (telemetry?.running) {
       const { ready, start } = telemetry.running;
-      void ready.then(() => {
-        if (done) return;
-        try {
-          telemetry.processor = start();
-        } catch {
-          // no running event: the finished one still goes through the lineage processor
-        }
-      });
+      // One turn of the event loop after undici has loaded: an exit or error that came in while it
+      // loaded (synchronously, in the CommonJS bin) is seen first.
+      void ready.then(() =>
+        setImmediate(() => {
+          if (done) return;
+          try {
+            telemetry.processor = start();
+          } catch {
+            // no running event: the finished one still goes through the lineage processor
+          }
+        }),
+      );
     }
     child.on('error', (err: NodeJS.ErrnoException) => {
       if (done) return;
@@ -283,11 +287,25 @@ async function end(telemetry: Telemetry | undefined, code: number, message: stri
     say(`telemetry error (the command's exit code is kept): ${err instanceof Error ? err.message : String(err)}`);
   }
   // The span is delivered (or given up on): whatever is left (undici closing its sockets takes a
-  // few hundred ms, an endpoint that never closes one) must not keep the build waiting. stdout
-  // and stderr are synchronous for files, pipes and terminals on Linux and macOS, so nothing
-  // written is lost.
-  setTimeout(() => process.exit(code), 20).unref();
+  // few hundred ms, an endpoint that never closes one) must not keep the build waiting. Exit as
+  // soon as what was written to stdout and stderr has left (at once for files and terminals, and
+  // for pipes unless one is full), not after a fixed delay: every millisecond here is a build's.
+  exitWhenWritten(code);
 }
+
+/** process.exit(code) once stdout and stderr hold nothing unwritten (at most ~1 s for a stuck pipe). */
+function exitWhenWritten(code: number): void {
+  const pending = [process.stdout, process.stderr].filter((s) => s.writableLength > 0);
+  if (pending.length === 0) {
+    process.exit(code);
+    return;
+  }
+  let left = pending.length;
+  // A write's callback runs once it and every write before it have left.
+  for (const s of pending) s.write('', () => --left === 0 && process.exit(code));
+  setTimeout(() => process.exit(code), 1000).unref();
+}
+
 
 function hrNow(): HrTime {
   const ms = performance.timeOrigin + performance.now();

@@ -1,9 +1,11 @@
 // The local repository's commit, through the `git` command: once per process and directory,
-// bounded in time, never fatal. Two short `git` runs (the commit with its refs, the origin URL),
-// asynchronous: spawning a process takes 2–40 ms depending on the machine's load, too long to
+// bounded in time, never fatal. Two short `git` runs at once (the commit with its refs, the origin
+// URL), asynchronous: spawning a process takes 2–40 ms depending on the machine's load, too long to
 // block the host's event loop for. The runs are unref'd (a short-lived host does not wait for
 // them) and killed at GIT_TIMEOUT_MS (a hung git on a network filesystem or behind a lock).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { GitInfo } from '../mapping/transform.js';
 
 /** The whole budget of one detection, all git runs together. */
@@ -21,7 +23,8 @@ const FORMAT = ['%H', '%an', '%ae', '%aI', '%cn', '%ce', '%cI', '%D', '%B'].join
 interface Detection {
   promise: Promise<GitInfo>;
   held: boolean;
-  child: ChildProcess | undefined;
+  /** The git runs under way (two at once). */
+  children: ChildProcess[];
 }
 
 const cache = new Map<string, Detection>();
@@ -37,13 +40,13 @@ export function detectGit(cwd: string = process.cwd(), env: Env = process.env, t
   const key = `${cwd}\0${env.PATH ?? ''}`;
   let d = cache.get(key);
   if (!d) {
-    const fresh: Detection = { promise: Promise.resolve({}), held: !background, child: undefined };
+    const fresh: Detection = { promise: Promise.resolve({}), held: !background, children: [] };
     fresh.promise = readGit(cwd, env, timeoutMs, fresh).catch(() => ({}));
     cache.set(key, fresh);
     d = fresh;
   } else if (!background && !d.held) {
     d.held = true;
-    hold(d.child);
+    for (const child of d.children) hold(child);
   }
   return d.promise;
 }
@@ -53,14 +56,25 @@ export function clearGitCache(): void {
   cache.clear();
 }
 
-function hold(child: ChildProcess | undefined): void {
-  child?.ref();
-  (child?.stdout as unknown as { ref?: () => void } | null | undefined)?.ref?.();
+function hold(child: ChildProcess): void {
+  child.ref();
+  (child.stdout as unknown as { ref?: () => void } | null | undefined)?.ref?.();
 }
 
 async function readGit(cwd: string, env: Env, timeoutMs: number, d: Detection): Promise<GitInfo> {
   const deadline = Date.now() + timeoutMs;
-  const log = await run(cwd, env, deadline, ['log', '-1', '--no-color', `--format=${FORMAT}`], d);
+  // In the background, the runs start on the event loop's next turn: starting a process blocks
+  // its host until the process has started (5-20 ms), and whatever the host does right after
+  // asking (`run` starting the build's command) should not wait for that.
+  if (!d.held) await new Promise<void>((r) => setImmediate(r));
+  // The origin's URL comes from the repository's config file when that says exactly what
+  // `git config` would, else from git, at the same time as the commit: each git run costs its
+  // host 5-20 ms of waiting for the process to start (more on a loaded machine), and one after
+  // the other they add up on the path of a short-lived `run`. Used only when the commit is.
+  const [log, originOut] = await Promise.all([
+    run(cwd, env, deadline, ['log', '-1', '--no-color', `--format=${FORMAT}`], d),
+    withinDeadline(originFromConfigFile(cwd, env), deadline).then((url) => url ?? run(cwd, env, deadline, ['config', '--get', 'remote.origin.url'], d)),
+  ]);
   if (log === undefined) return {};
   const parts = log.split(SEP);
   if (parts.length < 9 || !/^[0-9a-f]{40}$/.test(parts[0]!)) return {};
@@ -83,9 +97,77 @@ async function readGit(cwd: string, env: Env, timeoutMs: number, d: Detection): 
   else if (branch !== undefined) git.branch = branch;
   // Only a remote's address names the repository for Datadog: an origin that is a local path (a
   // clone of a clone, as CI systems and tests make) says nothing outside this machine.
-  const origin = (await run(cwd, env, deadline, ['config', '--get', 'remote.origin.url'], d))?.trim();
+  const origin = originOut?.trim();
   if (origin !== undefined && (/^[a-z][a-z0-9+.-]*:\/\//i.test(origin) ? !/^file:/i.test(origin) : /^[^\s/@]+@[^\s/:]+:/.test(origin))) put('repository_url', origin);
   return git;
+}
+
+/** What a promise gives by `deadline` (epoch ms), or undefined (it never rejects). */
+function withinDeadline<T>(p: Promise<T | undefined>, deadline: number): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()));
+    timer.unref();
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      },
+    );
+  });
+}
+
+/**
+ * Variables under which `<cwd>/.git/config` may not have the last word: another repository, one
+ * config file instead of all, values given as if on the command line (read after the repository's
+ * file). GIT_CONFIG_GLOBAL, _SYSTEM and _NOSYSTEM only change files read before it.
+ */
+const CONFIG_ENV = /^GIT_(DIR|COMMON_DIR|CONFIG|CONFIG_PARAMETERS|CONFIG_COUNT|CONFIG_KEY_\w+|CONFIG_VALUE_\w+)$/;
+const SECTION = /^\s*\[\s*([A-Za-z0-9-]+)(?:\s+"([^"\\]*)")?\s*\]\s*(?:[#;].*)?$/;
+const URL_KEY = /^\s*url\s*(?:=|$)/i;
+// git turns a tab inside a value into a space: inside, only plain spaces are taken as they are.
+const URL_VALUE = /^\s*url\s*=\s*([^\s"#;](?:[^"#;\t\v\f]*[^\s"#;])?)\s*$/i;
+
+/**
+ * `remote.origin.url` as `git config --get` gives it, read from `<cwd>/.git/config` when that file
+ * alone decides it, plainly written; otherwise undefined, and git is asked. Only the plain case:
+ * `cwd` is the top of a repository whose `.git` is a directory (not a worktree's or submodule's
+ * file), no variable points git elsewhere, the file has no includes, no per-worktree config, no
+ * backslash (escapes, continued lines), no old-style `[remote.origin]` section, and the URL is
+ * unquoted with no comment after it. The last `url` of `[remote "origin"]` wins, as in git (the
+ * repository's file is read after the global and system ones, so its value is the answer; when
+ * it has none, a global one could exist: git is asked).
+ */
+export async function originFromConfigFile(cwd: string, env: Env): Promise<string | undefined> {
+  for (const k of Object.keys(env)) if (CONFIG_ENV.test(k) && env[k] !== undefined) return undefined;
+  const gitDir = join(cwd, '.git');
+  const [dir, head, worktreeConfig, text] = await Promise.all([
+    stat(gitDir).catch(() => undefined),
+    stat(join(gitDir, 'HEAD')).catch(() => undefined),
+    stat(join(gitDir, 'config.worktree')).catch(() => undefined),
+    readFile(join(gitDir, 'config'), 'utf8').catch(() => undefined),
+  ]);
+  if (!dir?.isDirectory() || !head?.isFile() || worktreeConfig !== undefined || text === undefined) return undefined;
+  if (text.includes('\\') || text.includes('\r') || text.length > 1 << 20) return undefined;
+  let inOrigin = false;
+  let url: string | undefined;
+  for (const line of text.split('\n')) {
+    if (/^\s*\[/.test(line)) {
+      const m = SECTION.exec(line);
+      if (!m) return undefined;
+      const section = m[1]!.toLowerCase();
+      if (section === 'include' || section === 'includeif') return undefined;
+      inOrigin = section === 'remote' && m[2] === 'origin';
+    } else if (inOrigin && URL_KEY.test(line)) {
+      const m = URL_VALUE.exec(line);
+      if (!m) return undefined;
+      url = m[1];
+    }
+  }
+  return url;
 }
 
 /** `%D` → the branch HEAD is on and the first tag at HEAD. */
@@ -110,6 +192,7 @@ function run(cwd: string, env: Env, deadline: number, args: string[], d: Detecti
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      if (child) d.children.splice(d.children.indexOf(child) >>> 0, 1);
       resolve(value);
     };
     const timer = setTimeout(() => {
@@ -141,7 +224,7 @@ function run(cwd: string, env: Env, deadline: number, args: string[], d: Detecti
     });
     child.on('error', () => done(undefined));
     child.on('close', (code) => done(code === 0 && size <= MAX_OUTPUT ? Buffer.concat(chunks).toString('utf8') : undefined));
-    d.child = child;
+    d.children.push(child);
     if (!d.held) {
       // In the background, the host's exit does not wait for detection.
       child.unref();
