@@ -16,7 +16,9 @@ import { isSinkChild, startSink, type Sink } from './sink.js';
 import { floor, officialClient, otlpExporter, ourExporter, type Contender } from './contenders.js';
 import { measure, median, type Sample } from './measure.js';
 import { scale, type ScaleResult } from './scale.js';
-import { serveBench, type ServeResult } from './serve.js';
+import type { ServeResult } from './serve.js';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { exporterMessages, loadExporter, loadExporterFrom, type ExporterFactory } from './exporter.js';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { generateJenkins, jenkinsContender } from './vocab-workload.js';
@@ -245,7 +247,7 @@ async function main(): Promise<void> {
   let serveResult: ServeResult | undefined;
   if (args.serve) {
     console.log('\nserve: a real OTLP/protobuf exporter → serve (child process) → sink, vs the same spans in process');
-    serveResult = await serveBench(make, sink, { quick: args.quick, rounds: args.rounds, log: console.log });
+    serveResult = await serveInFreshProcess(args.quick, args.rounds);
     console.log(
       `serve (${serveResult.binary}): ${fmt(serveResult.servePerSec)} spans/s vs ${fmt(serveResult.inProcessPerSec)} in process ` +
         `(${fmt(serveResult.spans)} spans, ${serveResult.rounds} round(s)); RSS at rest ${fmt(serveResult.rssRestMb)} MB, under load ${fmt(serveResult.rssPeakMb)} MB`,
@@ -463,6 +465,27 @@ function markdown(
     }
   }
   return out.join('\n');
+}
+
+/** bench/serve-child.ts in a process of its own: its log lines pass through, its result is parsed. */
+function serveInFreshProcess(quick: boolean, rounds: number): Promise<ServeResult> {
+  const script = fileURLToPath(new URL('./serve-child.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...(quick ? ['--quick'] : []), '--rounds', String(rounds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let result: ServeResult | undefined;
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      let nl: number;
+      while ((nl = out.indexOf('\n')) >= 0) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        if (line.startsWith('@serve-result ')) result = JSON.parse(line.slice('@serve-result '.length)) as ServeResult;
+        else console.log(line);
+      }
+    });
+    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`bench/serve-child.ts exited ${code} without a result`))));
+  });
 }
 
 if (!isSinkChild) {
