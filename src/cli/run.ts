@@ -306,7 +306,6 @@ function exitWhenWritten(code: number): void {
   setTimeout(() => process.exit(code), 1000).unref();
 }
 
-
 function hrNow(): HrTime {
   const ms = performance.timeOrigin + performance.now();
   return [Math.floor(ms / 1000), Math.floor((ms % 1000) * 1e6)];
