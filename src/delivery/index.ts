@@ -2,8 +2,8 @@
 // owns the lifecycle (send → flush → shutdown). Every event ends in exactly one of: delivered,
 // dropped (with a reason, counted), spooled — the Ledger enforces that.
 import type { Diagnostics } from '../diagnostics.js';
-import { bodySize, countFitting, fitsAlone } from './batcher.js';
-import { type Batch, bytesAt, describeAt, filterSelection, type Group, Ledger, type Selection, wholeBatch } from './ledger.js';
+import { countFitting, fitsAlone } from './batcher.js';
+import { type Batch, bytesAt, describeAt, filterSelection, type Group, Ledger, type Selection, sliceSelection, splitLive, wholeBatch } from './ledger.js';
 import { BatchQueue } from './queue.js';
 import { type BatchContext, deliverBatch } from './split.js';
 import { type Claim, Spool } from './spool.js';
@@ -105,15 +105,13 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
   /** Writes events to the spool, one file per body's worth; false (nothing settled) if the disk refused. */
   function toSpool(items: Selection): boolean {
     if (!spool) return false;
-    const live = filterSelection(items, (b, i) => !b.settled(i));
-    const old = filterSelection(live, (b, i) => !fresh(b, i));
+    const { young: ok, old } = splitLive(items, fresh);
     if (old.at.length > 0) dropTooOld(old);
-    const ok = filterSelection(live, fresh);
     try {
       // Every event of a batch fits alone (send() set the others apart), so bodies only need cutting.
       for (let k = 0; k < ok.at.length; ) {
         const n = countFitting(ok.at.length, (j) => bytesAt(ok, j), maxEvents, maxBytes, k);
-        const part: Selection = { of: ok.of.slice(k, k + n), at: ok.at.slice(k, k + n) };
+        const part = sliceSelection(ok, k, k + n);
         spool.write(part.at.map((i, j) => part.of[j]!.event(i)));
         ledger.settle(part, 'spooled');
         k += n;
@@ -191,17 +189,9 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
    */
   function admit(events: readonly ReadyEvent[], opts: { always?: boolean; onDone?: () => void }, dropOld: boolean): { group: Group; batches: Batch[] } {
     const group = ledger.group(events.length, opts);
-    const batches: Batch[] = [];
-    let start = 0;
-    let sum = 0;
     let old = 0;
     let firstOld: ReadyEvent | undefined;
     const ok: ReadyEvent[] = [];
-    const seal = (): void => {
-      if (ok.length > start) batches.push(ledger.batch(group, start === 0 ? ok : ok.slice(start)));
-      start = ok.length;
-      sum = 0;
-    };
     for (const e of events) {
       if (!fitsAlone(e, maxBytes)) {
         if (ledger.settleLoose(group, 1, 'too_large') > 0) tooLargeMessage(describeEvent(e), e.bytes, `larger alone than the ${maxBytes}-byte request cap`);
@@ -212,14 +202,16 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
         old++;
         continue;
       }
-      const n = ok.length - start;
-      if (n > 0 && (n >= maxEvents || bodySize(n + 1, sum + e.bytes) > maxBytes)) seal();
       ok.push(e);
-      sum += e.bytes;
     }
     // Named one at a time, as the first of them (the count is in dropped.too_old).
     if (old > 0 && ledger.settleLoose(group, old, 'too_old') > 0) tooOldMessage(describeEvent(firstOld!), 1);
-    seal();
+    const batches: Batch[] = [];
+    for (let i = 0; i < ok.length; ) {
+      const n = countFitting(ok.length, (k) => ok[k]!.bytes, maxEvents, maxBytes, i);
+      batches.push(ledger.batch(group, n === ok.length ? ok : ok.slice(i, i + n)));
+      i += n;
+    }
     return { group, batches };
   }
 

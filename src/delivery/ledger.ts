@@ -114,6 +114,27 @@ export function filterSelection(sel: Selection, keep: (b: Batch, i: number) => b
   return out;
 }
 
+/** Whether every event of `sel` is unsettled and `fresh`. */
+export function allLive(sel: Selection, fresh: (b: Batch, i: number) => boolean): boolean {
+  for (let k = 0; k < sel.at.length; k++) if (sel.of[k]!.settled(sel.at[k]!) || !fresh(sel.of[k]!, sel.at[k]!)) return false;
+  return true;
+}
+
+/** The unsettled events of `sel`, in order, parted by `fresh` (asked once per event). */
+export function splitLive(sel: Selection, fresh: (b: Batch, i: number) => boolean): { young: Selection; old: Selection } {
+  const young = emptySelection();
+  const old = emptySelection();
+  for (let k = 0; k < sel.at.length; k++) {
+    const b = sel.of[k]!;
+    const i = sel.at[k]!;
+    if (b.settled(i)) continue;
+    const to = fresh(b, i) ? young : old;
+    to.of.push(b);
+    to.at.push(i);
+  }
+  return { young, old };
+}
+
 export function sliceSelection(sel: Selection, from: number, to = sel.at.length): Selection {
   return { of: sel.of.slice(from, to), at: sel.at.slice(from, to) };
 }

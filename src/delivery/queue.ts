@@ -1,7 +1,7 @@
 // The bounded queue of batches waiting for a request slot. Memory stays bounded whatever the
 // endpoint does: past `capacity` events, the oldest events go (the newest describe the build's
 // end, which users look at first).
-import { BODY_OVERHEAD } from './batcher.js';
+import { bodySize } from './batcher.js';
 import { type Batch, emptySelection, type Selection } from './ledger.js';
 
 export class BatchQueue {
@@ -59,7 +59,7 @@ export class BatchQueue {
           bytes += b.bytesOf(i);
         }
       }
-      if (out.at.length > 0 && (out.at.length + n > maxEvents || BODY_OVERHEAD + sum + bytes + out.at.length + n - 1 > maxBytes)) break;
+      if (out.at.length > 0 && (out.at.length + n > maxEvents || bodySize(out.at.length + n, sum + bytes) > maxBytes)) break;
       for (let i = this.frontDropped; i < b.size; i++) {
         if (!b.settled(i)) {
           out.of.push(b);

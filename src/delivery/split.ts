@@ -2,7 +2,7 @@
 // 413 → halves until each fits, 400 → bisection down to the events Datadog rejects, so that
 // one bad event never costs its 999 neighbours.
 import { encodeSelection } from './batcher.js';
-import { type Batch, filterSelection, type Selection, sliceSelection } from './ledger.js';
+import { allLive, type Batch, type Selection, sliceSelection, splitLive } from './ledger.js';
 import { sendWithRetry } from './retry.js';
 import type { Transport } from './transport.js';
 
@@ -62,14 +62,11 @@ function clip(s: string): string {
  * piece of a split gets at least one attempt: those attempts make progress, waiting does not.
  */
 export async function deliverBatch(items: Selection, ctx: BatchContext, deadlineAt = ctx.now() + ctx.retry.deadlineMs): Promise<void> {
-  let stale = false;
-  for (let k = 0; k < items.at.length && !stale; k++) stale = items.of[k]!.settled(items.at[k]!) || !ctx.fresh(items.of[k]!, items.at[k]!);
   let batch = items;
-  if (stale) {
-    const live = filterSelection(items, (b, i) => !b.settled(i));
-    const old = filterSelection(live, (b, i) => !ctx.fresh(b, i));
+  if (!allLive(items, ctx.fresh)) {
+    const { young, old } = splitLive(items, ctx.fresh);
     if (old.at.length > 0) ctx.tooOld(old);
-    batch = old.at.length > 0 ? filterSelection(live, (b, i) => ctx.fresh(b, i)) : live;
+    batch = young;
   }
   const n = batch.at.length;
   if (n === 0 || ctx.signal.aborted) return;
@@ -88,10 +85,7 @@ export async function deliverBatch(items: Selection, ctx: BatchContext, deadline
     now: ctx.now,
     random: ctx.random,
     onRetry: (why) => ctx.onRetry(batch, why),
-    stillValid: () => {
-      for (let k = 0; k < n; k++) if (batch.of[k]!.settled(batch.at[k]!) || !ctx.fresh(batch.of[k]!, batch.at[k]!)) return false;
-      return true;
-    },
+    stillValid: () => allLive(batch, ctx.fresh),
   });
 
   switch (final.verdict) {
