@@ -1,4 +1,4 @@
-// Entry point of the bin (built to dist/cli.js with a shebang): runs the CLI, sets the exit code.
+// Entry point of the bin (built to dist/cli.cjs with a shebang): runs the CLI, sets the exit code.
 import module from 'node:module';
 import { cli } from './index.js';
 

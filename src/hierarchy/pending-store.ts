@@ -402,9 +402,7 @@ export class PendingStore<L extends string = Level> {
   private evictHeld(node: Node, reason: EvictReason): void {
     const span = node.span!;
     const parent = node.parentNode;
-    node.parentNode = undefined; // no longer held
-    this.heldCount--;
-    if (node.level) this.heldLabelled--;
+    this.release(node); // no longer held
     node.span = undefined;
     if (node.level) this.callbacks.evict(span, node.level as L, reason);
     // Its waiting children can no longer resolve through it: they are older, so they were (or
