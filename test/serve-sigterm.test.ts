@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { EXPORTER_FLAGS } from '../src/cli/exporter-options.js';
 import { SERVE_FLAGS } from '../src/cli/serve.js';
 import { startIntake } from '../testkit/intake.js';
-import { assertAllValid, endInterleaved, openTree } from './support/trace-helpers.js';
-import { assertPipelineArrived, get, otlpExporter, otlpProvider, pipelineSpec, post, spanCount, startBin } from './support/otlp-serve.js';
+import { assertAllValid } from './support/trace-helpers.js';
+import { assertPipelineArrived, get, pipelineSpec, post, sendPipelines, spanCount, startBin } from './support/otlp-serve.js';
 
 /** Polls `cond` every 20 ms (a test's own deadline bounds the wait). */
 async function until(cond: () => boolean): Promise<void> {
@@ -25,13 +25,9 @@ test('serve (bin): SIGTERM with spans in flight loses nothing and exits 0 within
   const url = await bin.listening;
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
 
-  const provider = otlpProvider(otlpExporter(url, 'proto', true));
-  const tracer = provider.getTracer('ci');
   const specs = [0, 1, 2, 3].map((i) => pipelineSpec(`term-p${i}`, 2, 3, 4));
-  const trees = specs.map((s) => openTree(tracer, s));
-  endInterleaved(...trees);
   // Every span has been answered 200 by serve...
-  await provider.forceFlush();
+  const { provider, trees } = await sendPipelines(url, 'proto', true, specs);
   const total = specs.reduce((n, s) => n + spanCount(s), 0);
   assert.ok(intake.acceptedCount() < total, 'some events are still on their way at SIGTERM');
   const started = Date.now();
@@ -62,11 +58,8 @@ test('serve (bin): while draining, /healthz answers 503 and new spans get 503 + 
   const bin = startBin(['--port', '0', '--endpoint', intake.endpoint, '--shutdown-timeout-ms', '30000']);
   t.after(() => bin.child.kill('SIGKILL'));
   const url = await bin.listening;
-  const provider = otlpProvider(otlpExporter(url, 'proto', false));
   const spec = pipelineSpec('drain-p', 1, 2, 2);
-  const tree = openTree(provider.getTracer('ci'), spec);
-  endInterleaved(tree);
-  await provider.forceFlush();
+  const { provider, trees: [tree] } = await sendPipelines(url, 'proto', false, [spec]);
   assert.equal((await get(url, '/healthz')).status, 200);
   await until(() => intake.requests.length > 0); // delivery has begun and waits at the gate
 
@@ -86,7 +79,7 @@ test('serve (bin): while draining, /healthz answers 503 and new spans get 503 + 
   open();
   assert.equal(await bin.exited, 0, bin.err());
   assert.equal(intake.events.length, spanCount(spec), bin.err());
-  assertPipelineArrived(intake, tree, spec);
+  assertPipelineArrived(intake, tree!, spec);
   assertAllValid(intake);
   assert.ok(intake.events.every((e) => e.attributes.resource.name !== 'late'), 'the refused span was not taken');
   await provider.shutdown();
@@ -145,11 +138,8 @@ test('serve (bin): SIGTERM while Datadog is unreachable: spools what it received
   const down = startBin(['--port', '0', '--endpoint', 'http://127.0.0.1:9/api/v2/ci/pipeline', '--spool-dir', spool, '--shutdown-timeout-ms', '3000']);
   t.after(() => down.child.kill('SIGKILL'));
   const url = await down.listening;
-  const provider = otlpProvider(otlpExporter(url, 'json', true));
   const spec = pipelineSpec('spooled-p', 1, 2, 2);
-  const tree = openTree(provider.getTracer('ci'), spec);
-  endInterleaved(tree);
-  await provider.forceFlush();
+  const { provider, trees: [tree] } = await sendPipelines(url, 'json', true, [spec]);
   down.child.kill('SIGTERM');
   assert.equal(await down.exited, 0, down.err());
   assert.ok(readdirSync(spool).length > 0, 'the spool holds the undelivered events');
@@ -163,6 +153,6 @@ test('serve (bin): SIGTERM while Datadog is unreachable: spools what it received
   next.child.kill('SIGTERM');
   assert.equal(await next.exited, 0, next.err());
   assert.equal(intake.events.length, spanCount(spec));
-  assertPipelineArrived(intake, tree, spec);
+  assertPipelineArrived(intake, tree!, spec);
   await provider.shutdown();
 });

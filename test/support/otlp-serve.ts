@@ -19,7 +19,7 @@ import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from '@ope
 import { DatadogCIPipelineExporter, type DatadogCIPipelineExporterOptions } from '../../src/index.js';
 import { Receiver, type ReceiverOptions } from '../../src/receiver/server.js';
 import { startIntake, type Intake } from '../../testkit/intake.js';
-import { ci, type OpenTree, type SpanSpec, uuidOfSpan, uuidOfTrace } from './trace-helpers.js';
+import { ci, endInterleaved, openTree, type OpenTree, type SpanSpec, uuidOfSpan, uuidOfTrace } from './trace-helpers.js';
 
 export interface Serve {
   intake: Intake;
@@ -77,6 +77,19 @@ export function otlpProvider(exporter: SpanExporter, resource: Attributes = {}, 
     resource: resourceFromAttributes({ 'service.name': 'ci-build', ...resource }),
     spanProcessors: [new BatchSpanProcessor(exporter, { maxExportBatchSize: batchSize, scheduledDelayMillis: 1, maxQueueSize: 100_000 })],
   });
+}
+
+/**
+ * The pipelines of `specs` through a real OTLP exporter to `url`: opened, ended interleaved, and
+ * flushed, so every span has been answered by the receiver when it resolves.
+ */
+export async function sendPipelines(url: string, kind: ClientKind, gzip: boolean, specs: SpanSpec[]): Promise<{ provider: BasicTracerProvider; trees: OpenTree[] }> {
+  const provider = otlpProvider(otlpExporter(url, kind, gzip));
+  const tracer = provider.getTracer('ci');
+  const trees = specs.map((s) => openTree(tracer, s));
+  endInterleaved(...trees);
+  await provider.forceFlush();
+  return { provider, trees };
 }
 
 /** A pipeline: `stages` × `jobs` × `steps`, names prefixed by `p` (unique across pipelines). */
