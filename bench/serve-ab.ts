@@ -6,7 +6,8 @@
 //   npm run build && cp -r dist .bench-out/base-dist     (the baseline, once)
 //   ... change, npm run build ...
 //   npx tsx bench/serve-ab.ts [--rounds 5] [--pipelines 150] [--a .bench-out/base-dist/cli.js] [--b dist/cli.js] [--prof DIR]
-// --prof runs B's child under --cpu-prof (profiles written to DIR at its exit).
+// --prof runs B's child under --cpu-prof (profiles written to DIR at its exit). A_NODE_ARGS and
+// B_NODE_ARGS (space-separated) add Node flags to each child, e.g. B_NODE_ARGS=--max-semi-space-size=32.
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -42,7 +43,7 @@ const sink = await startSink();
 const make = loadExporter();
 const names = only ? [only] : ['a', 'b'];
 const servers: Record<string, { child: ChildProcess; url: string }> = {};
-for (const n of names) servers[n] = await spawnServe([...(n === 'b' && prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), resolve(n === 'a' ? binA : binB)], sink.pipelineUrl);
+for (const n of names) servers[n] = await spawnServe([...(n === 'b' && prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), ...((n === 'b' ? process.env.B_NODE_ARGS : process.env.A_NODE_ARGS)?.split(' ').filter(Boolean) ?? []), resolve(n === 'a' ? binA : binB)], sink.pipelineUrl);
 await new Promise((r) => setTimeout(r, 300));
 const res: Record<string, { rate: number[]; cpuUsPerSpan: number[]; ratio: number[] }> = {};
 for (const n of names) res[n] = { rate: [], cpuUsPerSpan: [], ratio: [] };

@@ -20,6 +20,10 @@ export interface ServeResult {
   servePerSec: number;
   /** Median of the per-round ratios serve ÷ in process. */
   ratio: number;
+  /** Every timed round: spans/s in process and through serve, and their ratio. */
+  perRound: Array<{ inProcess: number; serve: number; ratio: number }>;
+  /** Fresh bench processes (each with its own serve) the rounds came from. */
+  processes: number;
   rssRestMb: number;
   rssPeakMb: number;
   /** How serve was run (the built bin, or the source through tsx). */
@@ -74,12 +78,12 @@ export async function waitForEvents(sink: Sink, n: number, timeoutMs: number): P
 }
 
 export async function serveBench(make: ExporterFactory, sink: Sink, o: { quick: boolean; rounds: number; log: (line: string) => void }): Promise<ServeResult> {
-  // 300 pipelines (33,600 spans) and up to 5 rounds: with 150 pipelines and 3 rounds the
-  // in-process rate alone moved between 50 and 88 k spans/s from run to run.
+  // 300 pipelines (33,600 spans): with 150 the in-process rate alone moved between 50 and 88 k
+  // spans/s from run to run. bench/run.ts takes its rounds from several fresh processes.
   const pipelines = o.quick ? 40 : 300;
   // serve's one exporter lives across rounds and remembers the spans it resolved (a re-export
   // of the same span IDs is a duplicate to it): each round gets its own workload.
-  const workloads = Array.from({ length: (o.quick ? 1 : Math.min(o.rounds, 5)) + 1 }, (_, i) => generate(pipelines, TYPICAL, 7 + i).spans);
+  const workloads = Array.from({ length: (o.quick ? 1 : o.rounds) + 1 }, (_, i) => generate(pipelines, TYPICAL, 7 + i).spans);
   const spans0 = workloads[0]!;
   const { child, url, binary } = await startServe(sink.pipelineUrl);
   const pid = child.pid!;
@@ -125,7 +129,8 @@ export async function serveBench(make: ExporterFactory, sink: Sink, o: { quick: 
       ratios.push(b / a);
       o.log(`  serve round ${round}: in process ${Math.round(a).toLocaleString('en-US')} spans/s, through serve ${Math.round(b).toLocaleString('en-US')} spans/s (${(b / a).toFixed(2)}×), serve RSS ${rssMb(pid).toFixed(0)} MB`);
     }
-    return { spans: spans0.length, rounds: ratios.length, inProcessPerSec: median(inProc), servePerSec: median(served), ratio: median(ratios), rssRestMb, rssPeakMb, binary };
+    const perRound = ratios.map((ratio, i) => ({ inProcess: inProc[i]!, serve: served[i]!, ratio }));
+    return { spans: spans0.length, rounds: ratios.length, inProcessPerSec: median(inProc), servePerSec: median(served), ratio: median(ratios), perRound, processes: 1, rssRestMb, rssPeakMb, binary };
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));

@@ -172,6 +172,41 @@ test('times: protobuf fixed64 halves give exactly the HrTime that the same decim
   assert.deepEqual(viaProto.endTime, viaJson.endTime);
 });
 
+test('protobuf strings: short ones recur through a cache and still decode exactly, request after request', () => {
+  const { request } = otlpTypes();
+  // Keys and values of every length around the cache's 32-byte bound, many of the same length
+  // (slots are shared), non-ASCII too; each body is decoded twice, between other bodies.
+  const text = fc.string({ unit: 'binary', maxLength: 40 });
+  fc.assert(
+    fc.property(fc.array(fc.tuple(text, text), { minLength: 1, maxLength: 30 }), fc.array(fc.tuple(text, text), { maxLength: 30 }), (a, b) => {
+      const encode = (pairs: Array<[string, string]>): Uint8Array =>
+        request.encode(request.fromObject({
+          resourceSpans: [{ scopeSpans: [{ spans: [{
+            traceId: Buffer.from(T, 'hex'), spanId: Buffer.from(S, 'hex'), name: pairs[0]?.[0] ?? 'n', startTimeUnixNano: 1, endTimeUnixNano: 2,
+            attributes: pairs.map(([key, value]) => ({ key, value: { stringValue: value } })),
+          }] }] }],
+        })).finish();
+      const expected = (pairs: Array<[string, string]>): Record<string, string> => Object.fromEntries(pairs);
+      const decode = (body: Uint8Array) => convertRequest(decodeProto(body, 1000)).spans[0]!;
+      const [ba, bb] = [encode(a), encode(b)];
+      for (const [body, pairs] of [[ba, a], [bb, b], [ba, a], [bb, b]] as const) {
+        const span = decode(body);
+        assert.deepEqual(span.attributes, expected(pairs));
+        assert.equal(span.name, pairs[0]?.[0] ?? 'n');
+      }
+    }),
+    // An attribute named __proto__ is kept as an own attribute (assigned, it would set the prototype).
+    { numRuns: 300, examples: [[[['__proto__', 'v'], ['ci.level', 'step']], [['ci.level', 'job']]]] },
+  );
+  // A short string with invalid UTF-8 is refused even after the same length and slot held a valid one.
+  const ok = request.encode(request.fromObject({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: Buffer.from(T, 'hex'), spanId: Buffer.from(S, 'hex'), name: 'abc', startTimeUnixNano: 1, endTimeUnixNano: 2 }] }] }] })).finish();
+  assert.equal(convertRequest(decodeProto(ok, 1000)).spans[0]!.name, 'abc');
+  const bad = Buffer.from(ok);
+  bad[bad.indexOf(Buffer.from('abc')) + 1] = 0xff;
+  assert.throws(() => decodeProto(bad, 1000), (e: unknown) => e instanceof RequestError && e.status === 400 && /UTF-8|encoded data/i.test(e.message));
+  assert.equal(convertRequest(decodeProto(ok, 1000)).spans[0]!.name, 'abc');
+});
+
 test('protobuf AnyValue: every kind of value decodes (its oneof is read as plain fields)', () => {
   const { request } = otlpTypes();
   const kv = (key: string, value: object) => ({ key, value });

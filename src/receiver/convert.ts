@@ -182,7 +182,10 @@ function anyValue(v: unknown, depth: number, what: string): Primitive | Primitiv
     const out: Record<string, unknown> = {};
     for (const e of isObj(kv) ? list(kv.values, what) : []) {
       if (!isObj(e)) throw new SpanProblem(`${what} holds an entry that is not a key-value`);
-      out[str(e.key, what)] = anyValue(e.value, depth + 1, what);
+      const key = str(e.key, what);
+      const value = anyValue(e.value, depth + 1, what);
+      if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+      else out[key] = value;
     }
     return JSON.stringify(out);
   }
@@ -212,7 +215,11 @@ function attributes(v: unknown, what: string): Attributes {
       if (err instanceof SpanProblem) throw new SpanProblem(`attribute ${quote(key, 80)}: ${err.message}`);
       throw err;
     }
-    if (value !== undefined) out[key] = value as AttributeValue;
+    if (value === undefined) continue;
+    // A key named `__proto__` is an attribute like any other: defined, not assigned (which would
+    // set the object's prototype and lose the value).
+    if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    else out[key] = value as AttributeValue;
   }
   return out;
 }

@@ -123,12 +123,48 @@ class ScannedReader extends protobuf.BufferReader {
     if (end > this.len) throw new RangeError(`index out of range: ${start} + ${len} > ${this.len}`);
     this.pos = end;
     const buf = this.buf as Buffer & { utf8Slice?: (start: number, end: number) => string };
-    // utf8Slice is what Buffer#toString('utf8') ends in, without its argument handling (protobufjs' own
-    // string read calls it too, with the same fallback).
-    const s = buf.utf8Slice ? buf.utf8Slice(start, end) : buf.toString('utf8', start, end);
-    if (s.includes('\uFFFD') && !isUtf8(buf.subarray(start, end))) throw notUtf8();
-    return s;
+    if (len <= SHORT && len > 0) return shortString(buf, start, end);
+    return utf8(buf, start, end);
   }
+}
+
+/** Decodes bytes already bounds-checked, with proto3's UTF-8 check. */
+function utf8(buf: Buffer & { utf8Slice?: (start: number, end: number) => string }, start: number, end: number): string {
+  // utf8Slice is what Buffer#toString('utf8') ends in, without its argument handling (protobufjs' own
+  // string read calls it too, with the same fallback).
+  const s = buf.utf8Slice ? buf.utf8Slice(start, end) : buf.toString('utf8', start, end);
+  if (s.includes('\uFFFD') && !isUtf8(buf.subarray(start, end))) throw notUtf8();
+  return s;
+}
+
+/**
+ * Short strings recur from span to span (attribute keys, levels, statuses, names): a small
+ * direct-mapped cache, keyed by a hash of the bytes and checked byte for byte, returns the string
+ * decoded the first time. Fewer strings to allocate and collect, and a recurring key is the same
+ * (already internalized) string each time it becomes a property name.
+ */
+const SHORT = 32;
+const SLOTS = 2048;
+const cachedLen = new Uint8Array(SLOTS);
+const cachedBytes = new Uint8Array(SLOTS * SHORT);
+const cachedString: string[] = new Array<string>(SLOTS).fill('');
+
+function shortString(buf: Buffer & { utf8Slice?: (start: number, end: number) => string }, start: number, end: number): string {
+  const len = end - start;
+  let h = len;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+  const slot = (h ^ (h >>> 15)) & (SLOTS - 1);
+  const at = slot * SHORT;
+  if (cachedLen[slot] === len) {
+    let i = 0;
+    while (i < len && cachedBytes[at + i] === buf[start + i]) i++;
+    if (i === len) return cachedString[slot]!;
+  }
+  const s = utf8(buf, start, end);
+  cachedLen[slot] = len;
+  cachedBytes.set(buf.subarray(start, end), at);
+  cachedString[slot] = s;
+  return s;
 }
 
 /** Body bytes → the request message (plain protobufjs objects), or a RequestError (400/413). */
