@@ -174,7 +174,9 @@ function parseBaggage(value: string): Record<string, { value: string }> {
     if (!pair || eq <= 0) continue;
     try {
       const key = decodeURIComponent(pair.slice(0, eq).trim());
-      out[key] = { value: decodeURIComponent(pair.slice(eq + 1).trim()) };
+      const entry = { value: decodeURIComponent(pair.slice(eq + 1).trim()) };
+      // Defined, not assigned: a member named `__proto__` would otherwise set the prototype.
+      Object.defineProperty(out, key, { value: entry, enumerable: true, writable: true, configurable: true });
     } catch {
       // A malformed percent-escape: that member is skipped, the others are kept.
     }

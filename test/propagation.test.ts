@@ -37,6 +37,9 @@ test('parentFromEnv: a remote parent from TRACEPARENT/TRACESTATE/BAGGAGE; malfor
   assert.equal(sc?.traceState?.get('vendor'), 'abc');
   assert.equal(propagation.getBaggage(context)?.getEntry('team')?.value, 'ci ops');
   assert.equal(propagation.getBaggage(context)?.getEntry('build.id')?.value, '42');
+  // A member named __proto__ is a member like any other (assigned into an object, it was lost).
+  const proto = propagation.getBaggage(parentFromEnv({ ...env, BAGGAGE: '__proto__=p,team=t' }).context);
+  assert.deepEqual([proto?.getEntry('__proto__')?.value, proto?.getEntry('team')?.value], ['p', 't']);
   for (const bad of ['00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331', 'ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', '00-00000000000000000000000000000000-b7ad6b7169203331-01', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra']) {
     assert.equal(trace.getSpanContext(parentFromEnv({ TRACEPARENT: bad }).context), undefined, bad);
   }

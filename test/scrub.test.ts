@@ -91,9 +91,11 @@ test('scrubEvent: every URL field, error message and stack, parameters by key an
       TARGET: 'prod',
     },
   };
+  // A parameter named __proto__ is an own property, as the mapping makes it (written back in place, like any other).
+  Object.defineProperty(r.parameters, '__proto__', { value: 'https://proto:protopw@repo.example/p', enumerable: true, writable: true, configurable: true });
   scrubEvent(r, shared, { redactParameter: wordsRedactor(DEFAULT_SECRET_PARAMETER_WORDS) });
   const json = JSON.stringify({ r, shared });
-  for (const secret of ['sharedpw', 'urlpw', 'gitpw', 'parentpw', 'attemptpw', 'errpw', 'stackpw', 'hunter2', 'ghp_1', 'aws1', 'n1', 'k1', 'c1', 'p1', 'mirrorpw']) {
+  for (const secret of ['sharedpw', 'urlpw', 'gitpw', 'parentpw', 'attemptpw', 'errpw', 'stackpw', 'hunter2', 'ghp_1', 'aws1', 'n1', 'k1', 'c1', 'p1', 'mirrorpw', 'protopw']) {
     assert.ok(!json.includes(secret), `${secret} in ${json}`);
   }
   assert.equal(r.url, 'https://ci.example/p/1');
@@ -103,6 +105,7 @@ test('scrubEvent: every URL field, error message and stack, parameters by key an
   assert.equal((r.parameters as Record<string, string>).DB_PASSWORD, '[redacted]');
   assert.equal((r.parameters as Record<string, string>).MIRROR, 'https://repo.example/m');
   assert.equal((r.parameters as Record<string, string>).TARGET, 'prod');
+  assert.equal(Object.getOwnPropertyDescriptor(r.parameters, '__proto__')?.value, 'https://repo.example/p');
 });
 
 test('redactParameters: default words, a list instead, a RegExp, false, and a bad value', () => {
