@@ -114,6 +114,7 @@ export interface DecodedRequest {
  * own `stringVerify` decodes in JavaScript to reject invalid UTF-8. Node's decoding puts U+FFFD
  * where the bytes are not UTF-8, so only a string holding one has its bytes checked. The whole
  * structure has passed scanProto by then, so a structural problem is still the one named first.
+ * Short strings come from a cache (shortString, below) when the same bytes were decoded before.
  */
 class ScannedReader extends protobuf.BufferReader {
   override stringVerify(): string {
