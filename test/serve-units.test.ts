@@ -198,7 +198,7 @@ test('protobuf strings: short ones recur through a cache and still decode exactl
     // An attribute named __proto__ is kept as an own attribute (assigned, it would set the prototype).
     { numRuns: 300, examples: [[[['__proto__', 'v'], ['ci.level', 'step']], [['ci.level', 'job']]]] },
   );
-  // A short string with invalid UTF-8 is refused even after the same length and slot held a valid one.
+  // A short string with invalid UTF-8 is refused, also once a valid string of its length is cached.
   const ok = request.encode(request.fromObject({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: Buffer.from(T, 'hex'), spanId: Buffer.from(S, 'hex'), name: 'abc', startTimeUnixNano: 1, endTimeUnixNano: 2 }] }] }] })).finish();
   assert.equal(convertRequest(decodeProto(ok, 1000)).spans[0]!.name, 'abc');
   const bad = Buffer.from(ok);
