@@ -31,7 +31,19 @@ function forward(url: string, body: Uint8Array): Promise<number> {
 /** A trace-ID router: one request in, one request per instance that has spans of it out. */
 async function startRouter(backends: string[]): Promise<{ url: string; close(): Promise<void> }> {
   const { request: type } = otlpTypes();
-  const pick = (traceId: Uint8Array): number => Buffer.from(traceId).readUInt32BE(12) % backends.length;
+  // Each trace ID gets an instance the first time it is seen, the next one in turn, and keeps it:
+  // a fixed function of the trace ID, as a hash ring is, that also gives every instance a share
+  // (a hash of 12 random trace IDs left one of 3 instances without any about 2 % of the time).
+  const slots = new Map<string, number>();
+  const pick = (traceId: Uint8Array): number => {
+    const key = Buffer.from(traceId).toString('hex');
+    let slot = slots.get(key);
+    if (slot === undefined) {
+      slot = slots.size % backends.length;
+      slots.set(key, slot);
+    }
+    return slot;
+  };
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
