@@ -16,6 +16,7 @@ import {
   type Span,
 } from '@opentelemetry/api';
 import { PREFIX, quote } from './diagnostics.js';
+import { setOwn } from './mapping/attributes.js';
 import { parseLevel, type Level } from './mapping/fields.js';
 import { learnedLineage } from './processor.js';
 
@@ -173,10 +174,7 @@ function parseBaggage(value: string): Record<string, { value: string }> {
     const eq = pair?.indexOf('=') ?? -1;
     if (!pair || eq <= 0) continue;
     try {
-      const key = decodeURIComponent(pair.slice(0, eq).trim());
-      const entry = { value: decodeURIComponent(pair.slice(eq + 1).trim()) };
-      // Defined, not assigned: a member named `__proto__` would otherwise set the prototype.
-      Object.defineProperty(out, key, { value: entry, enumerable: true, writable: true, configurable: true });
+      setOwn(out, decodeURIComponent(pair.slice(0, eq).trim()), { value: decodeURIComponent(pair.slice(eq + 1).trim()) });
     } catch {
       // A malformed percent-escape: that member is skipped, the others are kept.
     }

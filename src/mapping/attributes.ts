@@ -27,6 +27,16 @@ export const MAX_PARAMETERS = 1000;
 /** Called with the attribute key and what is wrong with its value. */
 export type ProblemSink = (attribute: string, problem: string) => void;
 
+/**
+ * `o[key] = value`, except that a key named `__proto__` (a span's attribute, a parameter, a
+ * baggage member: whatever a producer sent) is defined as an own property like any other key:
+ * assigned, it would set the object's prototype and the value would be lost.
+ */
+export function setOwn<T>(o: Record<string, T>, key: string, value: T): void {
+  if (key === '__proto__') Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+  else o[key] = value;
+}
+
 export function readCiAttributes(attributes: Attributes, onProblem: ProblemSink): CiAttributes {
   const out: CiAttributes = { values: [] };
   let parameterCount = 0;
@@ -62,9 +72,7 @@ export function readCiAttributes(attributes: Attributes, onProblem: ProblemSink)
         onProblem(key, `expects a string, got ${quote(raw, 60)}; ignored`);
         continue;
       }
-      // `__proto__` is a parameter like any other: defined, not assigned (which would set the prototype).
-      if (name === '__proto__') Object.defineProperty(params, name, { value, enumerable: true, writable: true, configurable: true });
-      else params[name] = value;
+      setOwn(params, name, value);
       continue;
     }
     // Any other ci.* key names no field (e.g. ci.pipeline.name from another tool's vocabulary): not

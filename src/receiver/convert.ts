@@ -8,6 +8,7 @@
 // rejected and counted for `partial_success`; a request whose structure is wrong is a 400.
 import type { Attributes, AttributeValue, HrTime } from '@opentelemetry/api';
 import { quote } from '../diagnostics.js';
+import { setOwn } from '../mapping/attributes.js';
 import type { SpanData } from '../mapping/transform.js';
 import { MAX_DEPTH, RequestError } from './limits.js';
 
@@ -182,10 +183,7 @@ function anyValue(v: unknown, depth: number, what: string): Primitive | Primitiv
     const out: Record<string, unknown> = {};
     for (const e of isObj(kv) ? list(kv.values, what) : []) {
       if (!isObj(e)) throw new SpanProblem(`${what} holds an entry that is not a key-value`);
-      const key = str(e.key, what);
-      const value = anyValue(e.value, depth + 1, what);
-      if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
-      else out[key] = value;
+      setOwn(out, str(e.key, what), anyValue(e.value, depth + 1, what));
     }
     return JSON.stringify(out);
   }
@@ -215,11 +213,7 @@ function attributes(v: unknown, what: string): Attributes {
       if (err instanceof SpanProblem) throw new SpanProblem(`attribute ${quote(key, 80)}: ${err.message}`);
       throw err;
     }
-    if (value === undefined) continue;
-    // A key named `__proto__` is an attribute like any other: defined, not assigned (which would
-    // set the object's prototype and lose the value).
-    if (key === '__proto__') Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
-    else out[key] = value as AttributeValue;
+    if (value !== undefined) setOwn(out, key, value as AttributeValue);
   }
   return out;
 }
