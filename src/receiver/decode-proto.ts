@@ -109,6 +109,9 @@ export interface DecodedRequest {
   resourceSpans?: unknown;
 }
 
+/** A Node buffer, with the method Buffer#toString('utf8') ends in (protobufjs' own string read calls it too). */
+type Utf8Buffer = Buffer & { utf8Slice?: (start: number, end: number) => string };
+
 /**
  * protobufjs' reader for Node buffers, with proto3's string check done natively: protobufjs'
  * own `stringVerify` decodes in JavaScript to reject invalid UTF-8. Node's decoding puts U+FFFD
@@ -123,16 +126,15 @@ class ScannedReader extends protobuf.BufferReader {
     const end = start + len;
     if (end > this.len) throw new RangeError(`index out of range: ${start} + ${len} > ${this.len}`);
     this.pos = end;
-    const buf = this.buf as Buffer & { utf8Slice?: (start: number, end: number) => string };
+    const buf = this.buf as Utf8Buffer;
     if (len <= SHORT && len > 0) return shortString(buf, start, end);
     return utf8(buf, start, end);
   }
 }
 
 /** Decodes bytes already bounds-checked, with proto3's UTF-8 check. */
-function utf8(buf: Buffer & { utf8Slice?: (start: number, end: number) => string }, start: number, end: number): string {
-  // utf8Slice is what Buffer#toString('utf8') ends in, without its argument handling (protobufjs' own
-  // string read calls it too, with the same fallback).
+function utf8(buf: Utf8Buffer, start: number, end: number): string {
+  // utf8Slice, without toString's argument handling, with the same fallback as protobufjs'.
   const s = buf.utf8Slice ? buf.utf8Slice(start, end) : buf.toString('utf8', start, end);
   if (s.includes('\uFFFD') && !isUtf8(buf.subarray(start, end))) throw notUtf8();
   return s;
@@ -150,7 +152,7 @@ const cachedLen = new Uint8Array(SLOTS);
 const cachedBytes = new Uint8Array(SLOTS * SHORT);
 const cachedString: string[] = new Array<string>(SLOTS).fill('');
 
-function shortString(buf: Buffer & { utf8Slice?: (start: number, end: number) => string }, start: number, end: number): string {
+function shortString(buf: Utf8Buffer, start: number, end: number): string {
   const len = end - start;
   let h = len;
   for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
