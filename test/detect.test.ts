@@ -137,6 +137,12 @@ function makeRepo(t: { after(fn: () => void): void }): string {
   return dir;
 }
 
+/** Makes HEAD's commit one the files reader leaves to git (two tags at HEAD), so that git runs. */
+function forceGitRun(dir: string): void {
+  execFileSync('git', ['tag', 'two-tags-a'], { cwd: dir });
+  execFileSync('git', ['tag', 'two-tags-b'], { cwd: dir });
+}
+
 test('detection: an origin that is a local path (a clone of a clone) names no repository; ssh and https remotes do', async (t) => {
   for (const [origin, expected] of [
     ['/srv/mirror/app.git', undefined],
@@ -171,6 +177,7 @@ test('detection: the origin URL read from .git/config is what `git config --get 
     ['[Remote "origin"] ; a comment\n URL=git@github.com:acme/b.git\n', true],
     ['[remote "origin"]\n\turl = https://first.example/a.git\n\turl = https://second.example/b.git  \n[remote "upstream"]\n\turl = https://up.example/c.git\n', true],
     ['# comment\n[remote "origin"]\n\tpushurl = https://push.example/p.git\n\turl = https://h.example/with space.git\n', true],
+    // Subsection names are case-sensitive: no origin (null, see below).
     ['[remote "Origin"]\n\turl = https://github.com/acme/case.git\n', false],
     ['[remote "origin"]\n\turl = https://github.com/acme/c.git # a comment\n', false],
     ['[remote "origin"]\n\turl = "https://github.com/acme/quoted.git"\n', false],
@@ -181,15 +188,28 @@ test('detection: the origin URL read from .git/config is what `git config --get 
     ['[remote "origin"] url = https://github.com/acme/same-line.git\n', false],
     ['[core]\n\tbare = false\n', false],
   ];
-  for (const [text, plain] of cases) {
+  // No origin in the repository's file (these two cases): null, "none", since no global or system
+  // file git reads here can name one (HOME is the repository, GIT_CONFIG_NOSYSTEM is set).
+  const noOrigin = new Set([4, cases.length - 1]);
+  for (const [i, [text, plain]] of cases.entries()) {
     writeFileSync(join(dir, '.git', 'config'), base + text);
     writeFileSync(join(dir, '.git', 'extra'), '[remote "origin"]\n\turl = https://github.com/acme/included.git\n');
     const fromFile = await originFromConfigFile(dir, env);
-    assert.equal(fromFile !== undefined, plain, `read from the file: ${JSON.stringify(text)}`);
-    if (fromFile !== undefined) assert.equal(fromFile, gitSays(), text);
+    if (noOrigin.has(i)) assert.equal(fromFile, null, `no origin anywhere: ${JSON.stringify(text)}`);
+    else assert.equal(fromFile !== undefined, plain, `read from the file: ${JSON.stringify(text)}`);
+    if (fromFile !== undefined) assert.equal(fromFile ?? undefined, gitSays(), text);
     clearGitCache();
     assert.equal((await detectGit(dir, env, 30_000)).repository_url, gitSays(), `detected: ${JSON.stringify(text)}`);
   }
+  // No origin in the repository's file, but a global file that names one: git is asked, and says it.
+  writeFileSync(join(dir, '.git', 'config'), base);
+  writeFileSync(join(dir, '.gitconfig'), '[remote "origin"]\n\turl = https://github.com/acme/global.git\n');
+  assert.equal(await originFromConfigFile(dir, env), undefined);
+  assert.equal(await originFromConfigFile(dir, { ...env, GIT_CONFIG_GLOBAL: join(dir, 'none') }), null);
+  assert.equal(await originFromConfigFile(dir, { PATH: env.PATH, GIT_CONFIG_NOSYSTEM: '1' }), undefined, 'no HOME: git is asked');
+  clearGitCache();
+  assert.equal((await detectGit(dir, env, 30_000)).repository_url, 'https://github.com/acme/global.git');
+  rmSync(join(dir, '.gitconfig'));
   writeFileSync(join(dir, '.git', 'config'), base + cases[0]![0]);
   // Variables that point git at other config files, and a per-worktree config: git is asked.
   assert.equal(await originFromConfigFile(dir, { ...env, GIT_CONFIG_COUNT: '0' }), undefined);
@@ -203,7 +223,8 @@ test('detection: the origin URL read from .git/config is what `git config --get 
   clearGitCache();
   assert.equal((await detectGit(join(dir, 'sub'), env, 30_000)).repository_url, 'https://github.com/acme/a.git');
 
-  // The plain case costs one git run (the commit), not two: a git on PATH that logs its arguments.
+  // The plain case starts no git at all (the commit is read from the files too: detect-git-files
+  // test); an origin the file cannot say costs one run. A git on PATH that logs its arguments.
   const bin = mkdtempSync(join(tmpdir(), 'detect-loggit-'));
   t.after(() => rmSync(bin, { recursive: true, force: true }));
   const real = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
@@ -212,10 +233,13 @@ test('detection: the origin URL read from .git/config is what `git config --get 
     rmSync(join(bin, 'log'), { force: true });
     clearGitCache();
     assert.equal((await detectGit(dir, { ...env, PATH: `${bin}:${process.env.PATH}` }, 30_000)).repository_url, 'https://github.com/acme/a.git');
-    return readFileSync(join(bin, 'log'), 'utf8').trim().split('\n').sort();
+    return readFileSync(join(bin, 'log'), { encoding: 'utf8', flag: 'a+' }).trim().split('\n').filter(Boolean).sort();
   };
-  assert.deepEqual(await runs(), ['log']);
+  assert.deepEqual(await runs(), []);
   writeFileSync(join(dir, '.git', 'config'), `${base + cases[0]![0]}[include]\n\tpath = none\n`);
+  assert.deepEqual(await runs(), ['config']);
+  // Two tags at HEAD: which one git names is git's to say.
+  forceGitRun(dir);
   assert.deepEqual(await runs(), ['config', 'log']);
 });
 
@@ -255,6 +279,9 @@ test('detection: a tag at HEAD is the ref; a detached HEAD names no branch', asy
 
 test('detection: git absent or no repository → nothing, no throw, quickly', async (t) => {
   const dir = makeRepo(t);
+  // Without git on PATH, a plain repository is still read from its files (detect-git-files test):
+  // here, one that needs git.
+  forceGitRun(dir);
   clearGitCache();
   assert.deepEqual(await detectGit(dir, { PATH: join(dir, 'no-bin') }), {}, 'PATH without git');
   const bare = mkdtempSync(join(tmpdir(), 'detect-nogit-'));
@@ -270,6 +297,7 @@ test('detection: git absent or no repository → nothing, no throw, quickly', as
 
 test('detection: a hung git is given up at the timeout', async (t) => {
   const dir = makeRepo(t);
+  forceGitRun(dir);
   const bin = mkdtempSync(join(tmpdir(), 'detect-slowgit-'));
   t.after(() => rmSync(bin, { recursive: true, force: true }));
   execFileSync('sh', ['-c', `printf '#!/bin/sh\\nsleep 5\\n' > ${bin}/git && chmod +x ${bin}/git`]);
@@ -290,7 +318,8 @@ test('a short-lived host does not wait for git: detection never keeps the proces
   const { ended, exited, code } = await new Promise<{ ended: number; exited: number; code: number | null }>((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
       cwd: new URL('..', import.meta.url).pathname,
-      env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+      // GIT_DIR: the files reader leaves the repository to git, so the hung git is what runs.
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, GIT_DIR: new URL('../.git', import.meta.url).pathname },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';

@@ -1,12 +1,14 @@
-// The local repository's commit, through the `git` command: once per process and directory,
-// bounded in time, never fatal. Two short `git` runs at once (the commit with its refs, the origin
-// URL), asynchronous: spawning a process takes 2–40 ms depending on the machine's load, too long to
-// block the host's event loop for. The runs are unref'd (a short-lived host does not wait for
-// them) and killed at GIT_TIMEOUT_MS (a hung git on a network filesystem or behind a lock).
+// The local repository's commit: once per process and directory, bounded in time, never fatal.
+// In the plain case it is read from the repository's files (git-files.ts, originFromConfigFile),
+// with no process started. Otherwise two short `git` runs at once (the commit with its refs, the
+// origin URL), asynchronous: spawning a process takes 2–40 ms depending on the machine's load,
+// too long to block the host's event loop for. The runs are unref'd (a short-lived host does not
+// wait for them) and killed at GIT_TIMEOUT_MS (a hung git on a network filesystem or behind a lock).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GitInfo } from '../mapping/transform.js';
+import { headCommitFromFiles, type HeadCommit } from './git-files.js';
 
 /** The whole budget of one detection, all git runs together. */
 export const GIT_TIMEOUT_MS = 1000;
@@ -17,7 +19,7 @@ const SEP = '\x1f';
 // %H sha, author name/email/time, committer name/email/time (strict ISO 8601), %D the refs
 // pointing at HEAD ("HEAD -> main, tag: v1.0, origin/main"), %B the raw message (last: it may
 // hold anything but NUL).
-const FORMAT = ['%H', '%an', '%ae', '%aI', '%cn', '%ce', '%cI', '%D', '%B'].join('%x1f');
+export const LOG_FORMAT = ['%H', '%an', '%ae', '%aI', '%cn', '%ce', '%cI', '%D', '%B'].join('%x1f');
 
 /** A git detection under way or done; `hold()` makes its runs keep the process alive. */
 interface Detection {
@@ -67,39 +69,59 @@ async function readGit(cwd: string, env: Env, timeoutMs: number, d: Detection): 
   // its host until the process has started (5-20 ms), and whatever the host does right after
   // asking (`run` starting the build's command) should not wait for that.
   if (!d.held) await new Promise<void>((r) => setImmediate(r));
-  // The origin's URL comes from the repository's config file when that says exactly what
-  // `git config` would, else from git, at the same time as the commit: each git run costs its
-  // host 5-20 ms of waiting for the process to start (more on a loaded machine), and one after
-  // the other they add up on the path of a short-lived `run`. Used only when the commit is.
-  const [log, originOut] = await Promise.all([
-    run(cwd, env, deadline, ['log', '-1', '--no-color', `--format=${FORMAT}`], d),
-    withinDeadline(originFromConfigFile(cwd, env), deadline).then((url) => url ?? run(cwd, env, deadline, ['config', '--get', 'remote.origin.url'], d)),
+  // HEAD's commit and the origin's URL come from the repository's files when they say exactly
+  // what git would (detect/git-files.ts and originFromConfigFile below), else from git, the two
+  // at the same time: each git run costs its host 5-20 ms of waiting for the process to start
+  // (more on a loaded machine) and a slower exit afterwards, on the path of a short-lived `run`.
+  // The origin is used only when the commit is.
+  const [commit, originOut] = await Promise.all([
+    withinDeadline(headCommitFromFiles(cwd, env), deadline).then(async (c) => c ?? parseLog(await run(cwd, env, deadline, ['log', '-1', '--no-color', `--format=${LOG_FORMAT}`], d))),
+    withinDeadline(originFromConfigFile(cwd, env), deadline).then((url) =>
+      url === undefined ? run(cwd, env, deadline, ['config', '--get', 'remote.origin.url'], d) : (url ?? undefined),
+    ),
   ]);
-  if (log === undefined) return {};
-  const parts = log.split(SEP);
-  if (parts.length < 9 || !/^[0-9a-f]{40}$/.test(parts[0]!)) return {};
-  const [sha, an, ae, at, cn, ce, ct, refs] = parts as [string, string, string, string, string, string, string, string];
-  const message = parts.slice(8).join(SEP).replace(/\s+$/, '');
-  const git: GitInfo = { sha };
+  if (commit === undefined) return {};
+  const git: GitInfo = { sha: commit.sha };
   const put = (k: string, value: string | undefined): void => {
     if (value !== undefined && value.trim() !== '') git[k] = value.trim();
   };
-  put('author_name', an);
-  put('author_email', ae);
-  put('author_time', at);
-  put('committer_name', cn);
-  put('committer_email', ce);
-  put('commit_time', ct);
+  put('author_name', commit.author_name);
+  put('author_email', commit.author_email);
+  put('author_time', commit.author_time);
+  put('committer_name', commit.committer_name);
+  put('committer_email', commit.committer_email);
+  put('commit_time', commit.commit_time);
+  const message = commit.message.replace(/\s+$/, '');
   if (message !== '') git.message = message;
-  const { branch, tag } = parseRefs(refs);
   // A tag build is about the tag; a branch is only named when HEAD is on it (not detached).
-  if (tag !== undefined) git.tag = tag;
-  else if (branch !== undefined) git.branch = branch;
+  if (commit.tag !== undefined) git.tag = commit.tag;
+  else if (commit.branch !== undefined) git.branch = commit.branch;
   // Only a remote's address names the repository for Datadog: an origin that is a local path (a
   // clone of a clone, as CI systems and tests make) says nothing outside this machine.
   const origin = originOut?.trim();
   if (origin !== undefined && (/^[a-z][a-z0-9+.-]*:\/\//i.test(origin) ? !/^file:/i.test(origin) : /^[^\s/@]+@[^\s/:]+:/.test(origin))) put('repository_url', origin);
   return git;
+}
+
+/** `git log -1 --format=FORMAT`'s output → HEAD's commit; undefined when git gave none. */
+export function parseLog(log: string | undefined): HeadCommit | undefined {
+  if (log === undefined) return undefined;
+  const parts = log.split(SEP);
+  if (parts.length < 9 || !/^[0-9a-f]{40}$/.test(parts[0]!)) return undefined;
+  const [sha, an, ae, at, cn, ce, ct, refs] = parts as [string, string, string, string, string, string, string, string];
+  const { branch, tag } = parseRefs(refs);
+  return {
+    sha,
+    author_name: an,
+    author_email: ae,
+    author_time: at,
+    committer_name: cn,
+    committer_email: ce,
+    commit_time: ct,
+    message: parts.slice(8).join(SEP),
+    ...(branch !== undefined && { branch }),
+    ...(tag !== undefined && { tag }),
+  };
 }
 
 /** What a promise gives by `deadline` (epoch ms), or undefined (it never rejects). */
@@ -133,15 +155,17 @@ const URL_VALUE = /^\s*url\s*=\s*([^\s"#;](?:[^"#;\t\v\f]*[^\s"#;])?)\s*$/i;
 
 /**
  * `remote.origin.url` as `git config --get` gives it, read from `<cwd>/.git/config` when that file
- * alone decides it, plainly written; otherwise undefined, and git is asked. Only the plain case:
+ * alone decides it, plainly written; null when no file git reads names one; otherwise undefined,
+ * and git is asked. Only the plain case:
  * `cwd` is the top of a repository whose `.git` is a directory (not a worktree's or submodule's
  * file), no variable points git elsewhere, the file has no includes, no per-worktree config, no
  * backslash (escapes, continued lines), no old-style `[remote.origin]` section, and the URL is
  * unquoted with no comment after it. The last `url` of `[remote "origin"]` wins, as in git (the
  * repository's file is read after the global and system ones, so its value is the answer; when
- * it has none, a global one could exist: git is asked).
+ * it has none, a global or system file could name one: null only when none of them mentions an
+ * origin or includes another file).
  */
-export async function originFromConfigFile(cwd: string, env: Env): Promise<string | undefined> {
+export async function originFromConfigFile(cwd: string, env: Env): Promise<string | null | undefined> {
   for (const k of Object.keys(env)) if (CONFIG_ENV.test(k) && env[k] !== undefined) return undefined;
   const gitDir = join(cwd, '.git');
   const [dir, head, worktreeConfig, text] = await Promise.all([
@@ -167,7 +191,34 @@ export async function originFromConfigFile(cwd: string, env: Env): Promise<strin
       url = m[1];
     }
   }
-  return url;
+  if (url !== undefined) return url;
+  return (await othersMayNameOrigin(env)) ? undefined : null;
+}
+
+/** Asked of a config file git reads before the repository's: could it hold remote.origin.url? */
+const MAY_NAME_ORIGIN = /origin|\[\s*include/i;
+
+/**
+ * Whether a global or system config file may name remote.origin.url (nobody's does, but a
+ * repository without an origin — a local one, or the bench's — would otherwise cost a git run to
+ * learn that). Conservative: a file that mentions "origin" or includes another, a HOME that is
+ * not known, or a file that cannot be read all say it may.
+ */
+async function othersMayNameOrigin(env: Env): Promise<boolean> {
+  const files: string[] = [];
+  if (env.GIT_CONFIG_GLOBAL !== undefined) files.push(env.GIT_CONFIG_GLOBAL);
+  else {
+    if (!env.HOME) return true;
+    files.push(join(env.XDG_CONFIG_HOME || join(env.HOME, '.config'), 'git', 'config'), join(env.HOME, '.gitconfig'));
+  }
+  // GIT_CONFIG_NOSYSTEM as git reads a boolean; anything unclear keeps the system files in.
+  const noSystem = /^(1|true|yes|on)$/i.test(env.GIT_CONFIG_NOSYSTEM ?? '');
+  // The system file is under git's prefix: /etc for distributions' git, /usr/local/etc for a built one.
+  if (!noSystem) files.push(...(env.GIT_CONFIG_SYSTEM !== undefined ? [env.GIT_CONFIG_SYSTEM] : ['/etc/gitconfig', '/usr/local/etc/gitconfig']));
+  const texts = await Promise.all(
+    files.map((f) => (f === '' ? '' : readFile(f, 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ENOTDIR' ? '' : 'origin')))),
+  );
+  return texts.some((t) => MAY_NAME_ORIGIN.test(t));
 }
 
 /** `%D` → the branch HEAD is on and the first tag at HEAD. */
