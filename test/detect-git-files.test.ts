@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync, readdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -227,4 +227,31 @@ test('git files: detection in a plain repository starts no git (found without gi
   const g = await detectGit(r.dir, { PATH: join(r.dir, 'no-bin') }, 30_000);
   assert.equal(g.sha, r.git('rev-parse', 'HEAD').trim());
   assert.deepEqual([g.branch, g.author_email, g.repository_url], ['trunk', 'ada@example.com', 'https://github.com/acme/thing.git']);
+});
+
+test('git files: damaged files (HEAD, a loose object, a pack index claiming billions of objects) are left to git, never thrown', async (t) => {
+  const r = makeRepo(t);
+  r.git('commit', '-q', '--allow-empty', '-m', 'one');
+  const sha = r.git('rev-parse', 'HEAD').trim();
+  const object = join(r.dir, '.git', 'objects', sha.slice(0, 2), sha.slice(2));
+  const good = readFileSync(object);
+  chmodSync(object, 0o644);
+  writeFileSync(object, good.subarray(0, good.length - 4));
+  assert.equal(await headCommitFromFiles(r.dir, READ_ENV), undefined, 'a truncated loose object');
+  writeFileSync(object, good);
+  await assertSame(r.dir, 'restored');
+  r.git('gc', '-q', '--prune=now');
+  await assertSame(r.dir, 'packed');
+  const pack = join(r.dir, '.git', 'objects', 'pack');
+  const idx = join(pack, readdirSync(pack).find((f) => f.endsWith('.idx'))!);
+  const bytes = readFileSync(idx);
+  chmodSync(idx, 0o644);
+  // Every fanout entry from the commit's first byte on claims 2^32 - 1 objects.
+  const damaged = Buffer.from(bytes);
+  for (let b = parseInt(sha.slice(0, 2), 16); b < 256; b++) damaged.writeUInt32BE(0xffffffff, 8 + b * 4);
+  writeFileSync(idx, damaged);
+  assert.equal(await headCommitFromFiles(r.dir, READ_ENV), undefined, 'a damaged pack index');
+  writeFileSync(idx, bytes);
+  writeFileSync(join(r.dir, '.git', 'HEAD'), 'garbage\n');
+  assert.equal(await headCommitFromFiles(r.dir, READ_ENV), undefined, 'a HEAD git would not read either');
 });

@@ -244,6 +244,8 @@ async function findInIndex(idxPath: string, sha: string): Promise<number | undef
     const total = head.readUInt32BE(8 + 255 * 4);
     const lo = first === 0 ? 0 : head.readUInt32BE(8 + (first - 1) * 4);
     const hi = head.readUInt32BE(8 + first * 4);
+    // A damaged index must not make us allocate what it claims: 28 bytes per object at least.
+    if (hi > total || 8 + 1024 + total * 28 > (await fh.stat()).size) notPlain();
     if (hi <= lo) return undefined;
     const names = Buffer.alloc((hi - lo) * 20);
     await fh.read(names, 0, names.length, 8 + 1024 + lo * 20);
