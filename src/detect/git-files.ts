@@ -103,7 +103,10 @@ interface PackedRefs {
   tagsPeeled: boolean;
 }
 
-/** `.git/packed-refs`: `<sha> <name>` lines, each optionally followed by `^<peeled sha>`. */
+/**
+ * `.git/packed-refs`: `<sha> <name>` lines, each optionally followed by `^<peeled sha>`. Throws
+ * on a line it cannot read (the repository is then left to git).
+ */
 export function parsePackedRefs(text: string): PackedRefs {
   const refs = new Map<string, { sha: string; peeled?: string }>();
   let tagsPeeled = false;
