@@ -254,4 +254,8 @@ test('git files: damaged files (HEAD, a loose object, a pack index claiming bill
   writeFileSync(idx, bytes);
   writeFileSync(join(r.dir, '.git', 'HEAD'), 'garbage\n');
   assert.equal(await headCommitFromFiles(r.dir, READ_ENV), undefined, 'a HEAD git would not read either');
+  // A ref name git refuses, pointing at a file outside .git that looks like a ref.
+  writeFileSync(join(r.dir, 'outside'), `${sha}\n`);
+  writeFileSync(join(r.dir, '.git', 'HEAD'), 'ref: refs/heads/../../../outside\n');
+  assert.equal(await headCommitFromFiles(r.dir, READ_ENV), undefined, 'a ref name with ..');
 });

@@ -74,6 +74,8 @@ async function read(cwd: string, env: Env): Promise<HeadCommit> {
   let branch: string | undefined;
   let sha: string;
   const symbolic = /^ref: (refs\/heads\/[^\s]+)\n?$/.exec(head);
+  // git refuses ref names with `..` or a backslash; so does this reader (no file outside `.git`).
+  if (symbolic && /\.\.|\\/.test(symbolic[1]!)) notPlain();
   if (symbolic) {
     branch = symbolic[1]!.slice('refs/heads/'.length);
     sha = await resolveRef(gitDir, symbolic[1]!, packed);
@@ -213,9 +215,14 @@ class Objects {
   constructor(private readonly gitDir: string) {}
 
   async read(sha: string): Promise<GitObject> {
-    const loose = await readFile(join(this.gitDir, 'objects', sha.slice(0, 2), sha.slice(2))).catch((err: NodeJS.ErrnoException) =>
-      err.code === 'ENOENT' ? undefined : notPlain(),
+    const path = join(this.gitDir, 'objects', sha.slice(0, 2), sha.slice(2));
+    const size = await stat(path).then(
+      (s) => s.size,
+      (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : notPlain()),
     );
+    // Whatever it inflates to, a file this large is no commit or tag worth reading here.
+    if (size !== undefined && size > MAX_OBJECT) notPlain();
+    const loose = size === undefined ? undefined : await readFile(path);
     if (loose) {
       const raw = inflateSync(loose, { maxOutputLength: MAX_OBJECT + 64 });
       const nul = raw.indexOf(0);
