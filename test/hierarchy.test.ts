@@ -671,3 +671,41 @@ test('parent loops: a span its own parent, A → B → A, and a ring with a tail
   assert.equal(loops.length, 3, `loops reported: ${loops.join(', ')}`);
   assert.deepEqual([...resolved].sort(), ['A', 'B', 'r1', 'r3', 'self', 'tail', 'waits']);
 });
+
+test('deferred release: while a released subtree is still being marked, the cap and the age limit spare it; once marked, they apply again', () => {
+  const resolved: string[] = [];
+  const evicted: string[] = [];
+  const store = new PendingStore(
+    { maxPendingSpans: 50, maxRememberedSpans: 10_000, maxAgeMs: 18 * HOUR },
+    { resolve: (s, _l, i) => (resolved.push(s.name), i), evict: (s) => evicted.push(s.name) },
+    true,
+  );
+  const a = new TraceBuilder().add('p', 'pipeline').add('j', 'job', 'p');
+  for (let i = 0; i < 40; i++) a.add(`a${i}`, 'step', 'j');
+  for (let i = 0; i < 40; i++) store.add(a.get(`a${i}`).span, 'step');
+  store.add(a.get('j').span, 'job');
+  assert.equal(store.pendingCount, 41);
+  // The pipeline arrives: its 41 descendants have known ancestors, but the deferred store has
+  // marked only the pipeline released so far.
+  store.add(a.get('p').span, 'pipeline');
+  // Another build's spans push the count past the cap: none of the released ones may go, and
+  // the age limit waits too.
+  const b = new TraceBuilder().add('q', 'pipeline').add('k', 'job', 'q');
+  for (let i = 0; i < 30; i++) b.add(`b${i}`, 'step', 'k');
+  for (let i = 0; i < 30; i++) store.add(b.get(`b${i}`).span, 'step');
+  store.expire(NOW + 19 * HOUR);
+  assert.deepEqual(evicted, []);
+  // Resolving in small slices: everything under the pipeline comes out.
+  let slices = 0;
+  while (store.drain(3)) slices++;
+  assert.ok(slices > 3, `resolved in ${slices} slices`);
+  assert.equal(resolved.length, 42);
+  assert.deepEqual(evicted, []);
+  assert.equal(store.pendingCount, 30, 'only the other build is held');
+  // The release is done: the cap applies again (30 + 25 > 50: the 5 oldest go).
+  for (let i = 30; i < 55; i++) b.add(`b${i}`, 'step', 'k');
+  for (let i = 30; i < 55; i++) store.add(b.get(`b${i}`).span, 'step');
+  assert.deepEqual(evicted, ['b0', 'b1', 'b2', 'b3', 'b4']);
+  store.expire(NOW + 19 * HOUR);
+  assert.equal(evicted.length, 55, 'and so does the age limit');
+});
