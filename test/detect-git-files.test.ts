@@ -7,46 +7,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, writeFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { headCommitFromFiles, parsePackedRefs, type HeadCommit } from '../src/detect/git-files.js';
 import { clearGitCache, detectGit, LOG_FORMAT, parseLog } from '../src/detect/git.js';
+import { makeGitRepo, type GitRepo } from './support/git-repo.js';
 
-const BASE_ENV = {
-  PATH: process.env.PATH,
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_AUTHOR_NAME: 'Ada Author',
-  GIT_AUTHOR_EMAIL: 'ada@example.com',
-  GIT_AUTHOR_DATE: '2024-03-01T10:00:00+01:00',
-  GIT_COMMITTER_NAME: 'Carl Committer',
-  GIT_COMMITTER_EMAIL: 'carl@example.com',
-  GIT_COMMITTER_DATE: '2024-03-02T12:30:00Z',
-};
 /** What the reader and detection see: no GIT_* variable of the test's own. */
 const READ_ENV = { PATH: process.env.PATH };
 
-interface Repo {
-  dir: string;
-  git(...args: string[]): string;
-  gitEnv(env: Record<string, string>, ...args: string[]): string;
-}
-
-function makeRepo(t: { after(fn: () => void): void }): Repo {
-  const dir = mkdtempSync(join(tmpdir(), 'git-files-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const gitEnv = (env: Record<string, string>, ...args: string[]): string =>
-    execFileSync('git', ['-c', 'commit.gpgsign=false', '-c', 'tag.gpgsign=false', '-c', 'gc.auto=0', ...args], {
-      cwd: dir,
-      env: { ...BASE_ENV, HOME: dir, ...env },
-      encoding: 'utf8',
-      stdio: ['pipe', 'pipe', 'ignore'],
-    });
-  const repo = { dir, git: (...args: string[]) => gitEnv({}, ...args), gitEnv };
-  repo.git('init', '-q', '-b', 'trunk');
-  return repo;
-}
+const makeRepo = (t: { after(fn: () => void): void }): GitRepo => makeGitRepo(t, 'git-files-');
 
 /** What git says, through the same parsing detection applies to it. */
 function fromGit(dir: string): HeadCommit | undefined {

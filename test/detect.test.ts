@@ -19,6 +19,7 @@ import {
 } from '../src/detect/index.js';
 import { refToGit } from '../src/detect/ci.js';
 import { originFromConfigFile, parseRefs } from '../src/detect/git.js';
+import { makeGitRepo } from './support/git-repo.js';
 import { assertAllValid, ci, resourceNamed, runTree, SHA, startHarness } from './support/trace-helpers.js';
 
 // The exporter reads the process's environment: the machine running the tests must not change
@@ -114,23 +115,7 @@ test('detection: the provider’s git is layered over the local repository’s, 
 
 /** A real repository: one commit with set author, committer and dates, a branch, a tag, a remote. */
 function makeRepo(t: { after(fn: () => void): void }): string {
-  const dir = mkdtempSync(join(tmpdir(), 'detect-git-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const env = {
-    PATH: process.env.PATH,
-    HOME: dir,
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_AUTHOR_NAME: 'Ada Author',
-    GIT_AUTHOR_EMAIL: 'ada@example.com',
-    GIT_AUTHOR_DATE: '2024-03-01T10:00:00+01:00',
-    GIT_COMMITTER_NAME: 'Carl Committer',
-    GIT_COMMITTER_EMAIL: 'carl@example.com',
-    GIT_COMMITTER_DATE: '2024-03-02T12:30:00Z',
-  };
-  const git = (...args: string[]): void => {
-    execFileSync('git', ['-c', 'commit.gpgsign=false', '-c', 'tag.gpgsign=false', ...args], { cwd: dir, env, stdio: 'ignore' });
-  };
-  git('init', '-q', '-b', 'trunk');
+  const { dir, git } = makeGitRepo(t, 'detect-git-');
   git('commit', '-q', '--allow-empty', '-m', 'Add the thing\n\nWith a body.');
   git('checkout', '-q', '-b', 'feature/detect');
   git('remote', 'add', 'origin', 'https://x-access-token:ghs_s3cretT0ken@github.com/acme/thing.git');
