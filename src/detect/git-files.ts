@@ -29,6 +29,12 @@ export interface HeadCommit {
 /** Variables under which git would read another repository, objects or history than `<cwd>/.git`. */
 const GIT_ENV = /^GIT_(DIR|WORK_TREE|COMMON_DIR|OBJECT_DIRECTORY|ALTERNATE_OBJECT_DIRECTORIES|REPLACE_REF_BASE|GRAFT_FILE|CONFIG|CONFIG_PARAMETERS|CONFIG_COUNT|NAMESPACE)$/;
 const SHA = /^[0-9a-f]{40}$/;
+const SHA_LINE = /^[0-9a-f]{40}\n$/;
+
+/** A ref file's text (HEAD detached, a loose ref), `<sha>\n`, → the sha; anything else is git's to read. */
+function shaLine(text: string): string {
+  return SHA_LINE.test(text) ? text.slice(0, 40) : notPlain();
+}
 /** Past these, git is faster to ask than the files are to read. */
 const MAX_REFS_FILE = 16 << 20;
 const MAX_LOOSE_TAGS = 2000;
@@ -79,10 +85,8 @@ async function read(cwd: string, env: Env): Promise<HeadCommit> {
   if (symbolic) {
     branch = symbolic[1]!.slice('refs/heads/'.length);
     sha = await resolveRef(gitDir, symbolic[1]!, packed);
-  } else if (SHA.test(head.trim()) && head.endsWith('\n') && head.length === 41) {
-    sha = head.slice(0, 40);
   } else {
-    return notPlain();
+    sha = shaLine(head);
   }
 
   const objects = new Objects(gitDir);
@@ -139,8 +143,7 @@ async function resolveRef(gitDir: string, ref: string, packed: PackedRefs): Prom
   const loose = await readFile(join(gitDir, ref), 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : notPlain()));
   if (loose !== undefined) {
     // A symbolic ref inside refs/ (rare), or anything else: git's to follow.
-    if (loose.length !== 41 || !loose.endsWith('\n') || !SHA.test(loose.slice(0, 40))) notPlain();
-    return loose.slice(0, 40);
+    return shaLine(loose);
   }
   const p = packed.refs.get(ref);
   // An unborn branch (no commit yet): git says there is nothing, and is asked to say so.
@@ -192,9 +195,7 @@ async function looseRefs(gitDir: string, dir: string): Promise<Map<string, strin
       if (e.isDirectory()) await walk(name);
       else if (e.isFile()) {
         if (out.size >= MAX_LOOSE_TAGS) notPlain();
-        const text = await readFile(join(gitDir, name), 'utf8');
-        if (text.length !== 41 || !text.endsWith('\n') || !SHA.test(text.slice(0, 40))) notPlain();
-        out.set(name, text.slice(0, 40));
+        out.set(name, shaLine(await readFile(join(gitDir, name), 'utf8')));
       } else notPlain();
     }
   };
