@@ -12,7 +12,7 @@ import { median } from './measure.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outDir = resolve(root, '.bench-out/pkg');
-const OTLP = '@opentelemetry/exporter-trace-otlp-http';
+export const OTLP = '@opentelemetry/exporter-trace-otlp-http';
 
 export interface ProcessFigures {
   loadMs: { ours: number; otlp: number; runs: number } | undefined;
@@ -34,7 +34,7 @@ export interface ProcessFigureOptions {
 }
 
 /** Bundles src/index.ts and the child script; returns their file URLs. */
-async function bundle(src: string, tag: string): Promise<{ pkg: string; child: string }> {
+export async function bundle(src: string, tag: string): Promise<{ pkg: string; child: string }> {
   mkdirSync(outDir, { recursive: true });
   const pkg = resolve(outDir, `${tag}-index.mjs`);
   const child = resolve(outDir, 'process-child.mjs');
@@ -43,12 +43,12 @@ async function bundle(src: string, tag: string): Promise<{ pkg: string; child: s
   return { pkg: pathToFileURL(pkg).href, child };
 }
 
-interface ChildResult {
+export interface ChildResult {
   out: Record<string, number>;
   exitAt: number;
 }
 
-function runChild(args: string[], nodeFlags: string[] = []): Promise<ChildResult> {
+export function runChild(args: string[], nodeFlags: string[] = []): Promise<ChildResult> {
   return new Promise((resolvePromise, reject) => {
     const p = spawn(process.execPath, [...nodeFlags, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' } });
     let stdout = '';
