@@ -7,11 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, writeFileSync, readdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, closeSync, constants, existsSync, openSync, readFileSync, renameSync, symlinkSync, writeFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { headCommitFromFiles, parsePackedRefs, type HeadCommit } from '../src/detect/git-files.js';
-import { clearGitCache, detectGit, LOG_FORMAT, parseLog } from '../src/detect/git.js';
+import { clearGitCache, detectGit, LOG_FORMAT, originFromConfigFile, parseLog } from '../src/detect/git.js';
 import { makeGitRepo, type GitRepo } from './support/git-repo.js';
 
 /** What the reader and detection see: no GIT_* variable of the test's own. */
@@ -229,4 +229,64 @@ test('git files: damaged files (HEAD, a loose object, a pack index claiming bill
   writeFileSync(join(r.dir, 'outside'), `${sha}\n`);
   writeFileSync(join(r.dir, '.git', 'HEAD'), 'ref: refs/heads/../../../outside\n');
   assert.equal(await headCommitFromFiles(r.dir, READ_ENV), undefined, 'a ref name with ..');
+});
+
+/** Settles within `ms`, or fails the test (a read that blocks never settles). */
+function promptly<T>(p: Promise<T>, what: string, ms = 3000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: still reading after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** A FIFO at `path`; after the test, a writer opens and closes it, so that a reader blocked on it (the bug) ends. */
+function makeFifo(t: { after(fn: () => void): void }, path: string): void {
+  execFileSync('mkfifo', [path]);
+  t.after(() => {
+    try {
+      closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch {
+      // ENXIO: nobody is reading it, as it should be
+    }
+  });
+}
+
+test('git files: a FIFO, a device or a directory where a file should be is declined at once, never read (a read would block or never end)', { skip: process.platform === 'win32' }, async (t) => {
+  const r = makeRepo(t);
+  r.git('commit', '-q', '--allow-empty', '-m', 'one');
+  r.git('remote', 'add', 'origin', 'https://github.com/acme/thing.git');
+  const sha = r.git('rev-parse', 'HEAD').trim();
+  const git = join(r.dir, '.git');
+  const swap = async (path: string, make: (p: string) => void, what: string): Promise<void> => {
+    renameSync(path, `${path}.real`);
+    make(path);
+    assert.equal(await promptly(headCommitFromFiles(r.dir, READ_ENV), what), undefined, what);
+    unlinkSync(path);
+    renameSync(`${path}.real`, path);
+  };
+  await swap(join(git, 'HEAD'), (p) => makeFifo(t, p), 'HEAD a FIFO');
+  await swap(join(git, 'refs', 'heads', 'trunk'), (p) => symlinkSync('/dev/zero', p), 'the branch a link to /dev/zero');
+  await swap(join(git, 'objects', sha.slice(0, 2), sha.slice(2)), (p) => makeFifo(t, p), 'the commit object a FIFO');
+  await assertSame(r.dir, 'all restored');
+  r.git('gc', '-q', '--prune=now');
+  const pack = join(git, 'objects', 'pack');
+  const name = readdirSync(pack).find((f) => f.endsWith('.idx'))!.slice(0, -4);
+  await swap(join(pack, `${name}.idx`), (p) => makeFifo(t, p), 'the pack index a FIFO');
+  await swap(join(pack, `${name}.pack`), (p) => symlinkSync('/dev/zero', p), 'the pack a link to /dev/zero');
+  await swap(join(git, 'packed-refs'), (p) => symlinkSync(git, p), 'packed-refs a link to a directory');
+  await assertSame(r.dir, 'packed, restored');
+  // The config files detection reads for the origin's URL: declined too (git is then asked).
+  const env = { PATH: process.env.PATH, HOME: r.dir, GIT_CONFIG_NOSYSTEM: '1' };
+  assert.equal(await promptly(originFromConfigFile(r.dir, env), 'plain'), 'https://github.com/acme/thing.git');
+  const config = join(git, 'config');
+  renameSync(config, `${config}.real`);
+  makeFifo(t, config);
+  assert.equal(await promptly(headCommitFromFiles(r.dir, READ_ENV), 'config a FIFO'), undefined);
+  assert.equal(await promptly(originFromConfigFile(r.dir, env), 'config a FIFO'), undefined);
+  unlinkSync(config);
+  renameSync(`${config}.real`, config);
+  r.git('remote', 'remove', 'origin');
+  makeFifo(t, join(r.dir, '.gitconfig'));
+  assert.equal(await promptly(originFromConfigFile(r.dir, env), 'the global config a FIFO'), undefined, 'it may name an origin: git is asked');
 });

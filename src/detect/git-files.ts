@@ -6,9 +6,10 @@
 // commit stored as a delta in a pack, more than one tag at HEAD — gives undefined, and git is
 // asked as before. So this reader never has to be right about git's corner cases: only about
 // the common one, which tests compare with git's own output.
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
+import { openRegular, readRegular, readRegularText } from './regular-file.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -37,6 +38,8 @@ function shaLine(text: string): string {
 }
 /** Past these, git is faster to ask than the files are to read. */
 const MAX_REFS_FILE = 16 << 20;
+/** HEAD, a loose ref: `<sha>\n` or `ref: <name>\n`. */
+const MAX_REF_FILE = 64 << 10;
 const MAX_LOOSE_TAGS = 2000;
 const MAX_TAG_OBJECT_READS = 64;
 const MAX_OBJECT = 4 << 20;
@@ -62,8 +65,8 @@ async function read(cwd: string, env: Env): Promise<HeadCommit> {
   const gitDir = join(cwd, '.git');
   const [dirStat, head, config, packedText, grafts, replaceDir] = await Promise.all([
     stat(gitDir),
-    readFile(join(gitDir, 'HEAD'), 'utf8'),
-    readFile(join(gitDir, 'config'), 'utf8'),
+    readRegularText(join(gitDir, 'HEAD'), MAX_REF_FILE),
+    readRegularText(join(gitDir, 'config'), MAX_REFS_FILE),
     readSmall(join(gitDir, 'packed-refs')),
     stat(join(gitDir, 'info', 'grafts')).then(
       () => true,
@@ -95,12 +98,9 @@ async function read(cwd: string, env: Env): Promise<HeadCommit> {
   return { sha, ...parseCommit(commit.body), ...(branch !== undefined && { branch }), ...(tag !== undefined && { tag }) };
 }
 
-/** A file's text, '' when it does not exist, NotPlain when it is too large to be worth reading. */
+/** A file's text, '' when it does not exist; anything but a regular file of a sensible size rejects (git's then). */
 async function readSmall(path: string): Promise<string> {
-  const s = await stat(path).catch(() => undefined);
-  if (!s) return '';
-  if (s.size > MAX_REFS_FILE) notPlain();
-  return readFile(path, 'utf8');
+  return readRegularText(path, MAX_REFS_FILE).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? '' : notPlain()));
 }
 
 interface PackedRefs {
@@ -140,7 +140,7 @@ export function parsePackedRefs(text: string): PackedRefs {
 
 /** A ref's sha: its loose file first (it wins over packed-refs, as in git), then packed-refs. */
 async function resolveRef(gitDir: string, ref: string, packed: PackedRefs): Promise<string> {
-  const loose = await readFile(join(gitDir, ref), 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : notPlain()));
+  const loose = await readRegularText(join(gitDir, ref), MAX_REF_FILE).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : notPlain()));
   if (loose !== undefined) {
     // A symbolic ref inside refs/ (rare), or anything else: git's to follow.
     return shaLine(loose);
@@ -195,7 +195,7 @@ async function looseRefs(gitDir: string, dir: string): Promise<Map<string, strin
       if (e.isDirectory()) await walk(name);
       else if (e.isFile()) {
         if (out.size >= MAX_LOOSE_TAGS) notPlain();
-        out.set(name, shaLine(await readFile(join(gitDir, name), 'utf8')));
+        out.set(name, shaLine(await readRegularText(join(gitDir, name), MAX_REF_FILE)));
       } else notPlain();
     }
   };
@@ -217,13 +217,8 @@ class Objects {
 
   async read(sha: string): Promise<GitObject> {
     const path = join(this.gitDir, 'objects', sha.slice(0, 2), sha.slice(2));
-    const size = await stat(path).then(
-      (s) => s.size,
-      (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : notPlain()),
-    );
-    // Whatever it inflates to, a file this large is no commit or tag worth reading here.
-    if (size !== undefined && size > MAX_OBJECT) notPlain();
-    const loose = size === undefined ? undefined : await readFile(path);
+    // Whatever it inflates to, a file larger than MAX_OBJECT is no commit or tag worth reading here.
+    const loose = await readRegular(path, MAX_OBJECT).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : notPlain()));
     if (loose) {
       const raw = inflateSync(loose, { maxOutputLength: MAX_OBJECT + 64 });
       const nul = raw.indexOf(0);
@@ -246,7 +241,7 @@ class Objects {
 
 /** The object's offset in the pack, from a version-2 pack index; undefined when it is not there. */
 async function findInIndex(idxPath: string, sha: string): Promise<number | undefined> {
-  const fh = await open(idxPath, 'r');
+  const { fh, size: fileSize } = await openRegular(idxPath);
   try {
     const head = Buffer.alloc(8 + 256 * 4);
     await fh.read(head, 0, head.length, 0);
@@ -256,7 +251,7 @@ async function findInIndex(idxPath: string, sha: string): Promise<number | undef
     const lo = first === 0 ? 0 : head.readUInt32BE(8 + (first - 1) * 4);
     const hi = head.readUInt32BE(8 + first * 4);
     // A damaged index must not make us allocate what it claims: 28 bytes per object at least.
-    if (hi > total || 8 + 1024 + total * 28 > (await fh.stat()).size) notPlain();
+    if (hi > total || 8 + 1024 + total * 28 > fileSize) notPlain();
     if (hi <= lo) return undefined;
     const names = Buffer.alloc((hi - lo) * 20);
     await fh.read(names, 0, names.length, 8 + 1024 + lo * 20);
@@ -291,7 +286,7 @@ async function findInIndex(idxPath: string, sha: string): Promise<number | undef
 
 /** A whole object at `offset` in a pack; a delta (or anything larger than a commit should be) is git's. */
 async function readPacked(packPath: string, offset: number): Promise<GitObject> {
-  const fh = await open(packPath, 'r');
+  const { fh } = await openRegular(packPath);
   try {
     for (let window = 64 << 10; ; window *= 4) {
       const buf = Buffer.alloc(window);

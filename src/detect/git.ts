@@ -5,10 +5,11 @@
 // too long to block the host's event loop for. The runs are unref'd (a short-lived host does not
 // wait for them) and killed at GIT_TIMEOUT_MS (a hung git on a network filesystem or behind a lock).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GitInfo } from '../mapping/transform.js';
 import { headCommitFromFiles, type HeadCommit } from './git-files.js';
+import { readRegularText } from './regular-file.js';
 
 /** The whole budget of one detection, all git runs together. */
 export const GIT_TIMEOUT_MS = 1000;
@@ -147,6 +148,8 @@ function withinDeadline<T>(p: Promise<T | undefined>, deadline: number): Promise
  * config file instead of all, values given as if on the command line (read after the repository's
  * file). GIT_CONFIG_GLOBAL, _SYSTEM and _NOSYSTEM only change files read before it.
  */
+/** A config file larger than this is left to git (a repository's is a few hundred bytes). */
+const MAX_CONFIG = 1 << 20;
 const CONFIG_ENV = /^GIT_(DIR|COMMON_DIR|CONFIG|CONFIG_PARAMETERS|CONFIG_COUNT|CONFIG_KEY_\w+|CONFIG_VALUE_\w+)$/;
 const SECTION = /^\s*\[\s*([A-Za-z0-9-]+)(?:\s+"([^"\\]*)")?\s*\]\s*(?:[#;].*)?$/;
 const URL_KEY = /^\s*url\s*(?:=|$)/i;
@@ -172,10 +175,10 @@ export async function originFromConfigFile(cwd: string, env: Env): Promise<strin
     stat(gitDir).catch(() => undefined),
     stat(join(gitDir, 'HEAD')).catch(() => undefined),
     stat(join(gitDir, 'config.worktree')).catch(() => undefined),
-    readFile(join(gitDir, 'config'), 'utf8').catch(() => undefined),
+    readRegularText(join(gitDir, 'config'), MAX_CONFIG).catch(() => undefined),
   ]);
   if (!dir?.isDirectory() || !head?.isFile() || worktreeConfig !== undefined || text === undefined) return undefined;
-  if (text.includes('\\') || text.includes('\r') || text.length > 1 << 20) return undefined;
+  if (text.includes('\\') || text.includes('\r')) return undefined;
   let inOrigin = false;
   let url: string | undefined;
   for (const line of text.split('\n')) {
@@ -216,7 +219,7 @@ async function othersMayNameOrigin(env: Env): Promise<boolean> {
   // The system file is under git's prefix: /etc for distributions' git, /usr/local/etc for a built one.
   if (!noSystem) files.push(...(env.GIT_CONFIG_SYSTEM !== undefined ? [env.GIT_CONFIG_SYSTEM] : ['/etc/gitconfig', '/usr/local/etc/gitconfig']));
   const texts = await Promise.all(
-    files.map((f) => (f === '' ? '' : readFile(f, 'utf8').catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ENOTDIR' ? '' : 'origin')))),
+    files.map((f) => (f === '' ? '' : readRegularText(f, MAX_CONFIG).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ENOTDIR' ? '' : 'origin')))),
   );
   return texts.some((t) => MAY_NAME_ORIGIN.test(t));
 }
