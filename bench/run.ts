@@ -167,6 +167,77 @@ interface Target {
   pass: boolean | undefined;
 }
 
+/**
+ * The throughput rounds, in a function of their own: the workloads (~200 MB of spans and
+ * prebuilt events) must be garbage once they are over. Left in main(), the last one stayed
+ * reachable from main's suspended frame (V8 keeps a finished block's registers), and the scale
+ * runs after it measured their stalls on a heap ~200 MB larger than their own.
+ */
+async function throughputPhase(
+  args: Args,
+  make: ExporterFactory,
+  sink: Sink,
+  rows: Map<string, Row>,
+): Promise<{ workloadNote: string; jenkinsSpansPerEvent: number }> {
+  const want = (k: string): boolean => !args.only || args.only.has(k);
+  let workloadNote = '';
+  let jenkinsSpansPerEvent = 1;
+  const pipelines = args.quick ? 60 : 300;
+  const officialPipelines = args.quick ? 3 : 10;
+  const contenders: Array<{ key: string; c: Contender }> = [];
+  const makeB = args.ab ? await loadExporterFrom(args.ab) : undefined;
+  for (const wl of WORKLOADS.filter((x) => args.workloads.includes(x.id))) {
+    const t = performance.now();
+    const w: Workload = generate(pipelines, TYPICAL, 1, wl.opts);
+    const prebuilt = handMap(w.spans);
+    const genMs = performance.now() - t;
+    const note =
+      `${wl.id} (${wl.label}): ${pipelines} pipelines × ${spansPerPipeline(TYPICAL)} spans = ${w.spans.length} spans, ` +
+      `${w.spans.filter((s) => s.status.code === SpanStatusCode.ERROR).length} with status ERROR`;
+    workloadNote += `${workloadNote ? '; ' : ''}${note}`;
+    console.log(`workload ${note}; generated in ${fmt(genMs)} ms`);
+    const add = (k: string, c: Contender): void => {
+      contenders.push({ key: rowKey(k, wl.id), c });
+      rows.set(rowKey(k, wl.id), { key: rowKey(k, wl.id), name: wl.id === 'typical' ? c.name : `${c.name} [${wl.id}]`, workload: wl.id, samples: [] });
+    };
+    if (want('exporter')) add('exporter', ourExporter(() => make(sink.pipelineUrl), w.spans));
+    if (makeB) add('ab', ourExporter(() => makeB(sink.pipelineUrl), w.spans, `exporter of ${args.ab}`));
+    if (want('otlp')) add('otlp', otlpExporter(sink.tracesUrl, w.spans));
+    // One workload is enough for the official client: it is ~50× slower either way.
+    if (want('official') && wl.id === 'typical') {
+      const small = w.spans.slice(0, officialPipelines * spansPerPipeline(TYPICAL));
+      workloadNote += ` (official client: first ${officialPipelines} pipelines = ${small.length})`;
+      add('official', officialClient(sink.port, small));
+    }
+    if (want('floor')) add('floor', floor(`http://127.0.0.1:${sink.port}`, '/api/v2/ci/pipeline', prebuilt));
+  }
+  if (want('jenkins')) {
+    const jw = generateJenkins(pipelines);
+    jenkinsSpansPerEvent = jw.spans.length / jw.events;
+    const c = jenkinsContender(() => make(sink.pipelineUrl), jw);
+    contenders.push({ key: 'jenkins', c });
+    rows.set('jenkins', { key: 'jenkins', name: c.name, workload: 'typical', samples: [] });
+  }
+
+  // Warm-up: JIT, connection code paths, and a parsed check that the sink's counts are right.
+  const t = performance.now();
+  for (const { c } of contenders) await runOnce(c, sink, true);
+  console.log(`warm-up (verified counts) in ${fmt(performance.now() - t)} ms; ${args.rounds} timed rounds:`);
+
+  for (let round = 0; round < args.rounds; round++) {
+    // Rotate the order so no contender always runs right after the same neighbour.
+    const order = contenders.map((_, i) => contenders[(i + round) % contenders.length] as (typeof contenders)[number]);
+    const parts: string[] = [];
+    for (const { key, c } of order) {
+      const s = await runOnce(c, sink, false);
+      rows.get(key)?.samples.push(s);
+      parts.push(`${key} ${fmt(s.events / (s.wallMs / 1000))}/s`);
+    }
+    console.log(`  round ${round + 1}: ${parts.join(', ')}`);
+  }
+  return { workloadNote, jenkinsSpansPerEvent };
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const started = performance.now();
@@ -184,61 +255,7 @@ async function main(): Promise<void> {
   /** Jenkins-shaped workload: spans per event (phases, agents, branches make no event). */
   let jenkinsSpansPerEvent = 1;
 
-  if (args.throughput) {
-    const pipelines = args.quick ? 60 : 300;
-    const officialPipelines = args.quick ? 3 : 10;
-    const contenders: Array<{ key: string; c: Contender }> = [];
-    const makeB = args.ab ? await loadExporterFrom(args.ab) : undefined;
-    for (const wl of WORKLOADS.filter((x) => args.workloads.includes(x.id))) {
-      const t = performance.now();
-      const w: Workload = generate(pipelines, TYPICAL, 1, wl.opts);
-      const prebuilt = handMap(w.spans);
-      const genMs = performance.now() - t;
-      const note =
-        `${wl.id} (${wl.label}): ${pipelines} pipelines × ${spansPerPipeline(TYPICAL)} spans = ${w.spans.length} spans, ` +
-        `${w.spans.filter((s) => s.status.code === SpanStatusCode.ERROR).length} with status ERROR`;
-      workloadNote += `${workloadNote ? '; ' : ''}${note}`;
-      console.log(`workload ${note}; generated in ${fmt(genMs)} ms`);
-      const add = (k: string, c: Contender): void => {
-        contenders.push({ key: rowKey(k, wl.id), c });
-        rows.set(rowKey(k, wl.id), { key: rowKey(k, wl.id), name: wl.id === 'typical' ? c.name : `${c.name} [${wl.id}]`, workload: wl.id, samples: [] });
-      };
-      if (want('exporter')) add('exporter', ourExporter(() => make(sink.pipelineUrl), w.spans));
-      if (makeB) add('ab', ourExporter(() => makeB(sink.pipelineUrl), w.spans, `exporter of ${args.ab}`));
-      if (want('otlp')) add('otlp', otlpExporter(sink.tracesUrl, w.spans));
-      // One workload is enough for the official client: it is ~50× slower either way.
-      if (want('official') && wl.id === 'typical') {
-        const small = w.spans.slice(0, officialPipelines * spansPerPipeline(TYPICAL));
-        workloadNote += ` (official client: first ${officialPipelines} pipelines = ${small.length})`;
-        add('official', officialClient(sink.port, small));
-      }
-      if (want('floor')) add('floor', floor(`http://127.0.0.1:${sink.port}`, '/api/v2/ci/pipeline', prebuilt));
-    }
-    if (want('jenkins')) {
-      const jw = generateJenkins(pipelines);
-      jenkinsSpansPerEvent = jw.spans.length / jw.events;
-      const c = jenkinsContender(() => make(sink.pipelineUrl), jw);
-      contenders.push({ key: 'jenkins', c });
-      rows.set('jenkins', { key: 'jenkins', name: c.name, workload: 'typical', samples: [] });
-    }
-
-    // Warm-up: JIT, connection code paths, and a parsed check that the sink's counts are right.
-    const t = performance.now();
-    for (const { c } of contenders) await runOnce(c, sink, true);
-    console.log(`warm-up (verified counts) in ${fmt(performance.now() - t)} ms; ${args.rounds} timed rounds:`);
-
-    for (let round = 0; round < args.rounds; round++) {
-      // Rotate the order so no contender always runs right after the same neighbour.
-      const order = contenders.map((_, i) => contenders[(i + round) % contenders.length] as (typeof contenders)[number]);
-      const parts: string[] = [];
-      for (const { key, c } of order) {
-        const s = await runOnce(c, sink, false);
-        rows.get(key)?.samples.push(s);
-        parts.push(`${key} ${fmt(s.events / (s.wallMs / 1000))}/s`);
-      }
-      console.log(`  round ${round + 1}: ${parts.join(', ')}`);
-    }
-  }
+  if (args.throughput) ({ workloadNote, jenkinsSpansPerEvent } = await throughputPhase(args, make, sink, rows));
 
   let scaleResult: ScaleResult | undefined;
   if (args.scale) {
