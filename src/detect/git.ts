@@ -143,13 +143,13 @@ function withinDeadline<T>(p: Promise<T | undefined>, deadline: number): Promise
   });
 }
 
+/** A config file larger than this is left to git (a repository's is a few hundred bytes). */
+const MAX_CONFIG = 1 << 20;
 /**
  * Variables under which `<cwd>/.git/config` may not have the last word: another repository, one
  * config file instead of all, values given as if on the command line (read after the repository's
  * file). GIT_CONFIG_GLOBAL, _SYSTEM and _NOSYSTEM only change files read before it.
  */
-/** A config file larger than this is left to git (a repository's is a few hundred bytes). */
-const MAX_CONFIG = 1 << 20;
 const CONFIG_ENV = /^GIT_(DIR|COMMON_DIR|CONFIG|CONFIG_PARAMETERS|CONFIG_COUNT|CONFIG_KEY_\w+|CONFIG_VALUE_\w+)$/;
 const SECTION = /^\s*\[\s*([A-Za-z0-9-]+)(?:\s+"([^"\\]*)")?\s*\]\s*(?:[#;].*)?$/;
 const URL_KEY = /^\s*url\s*(?:=|$)/i;
