@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXPORTER_FLAGS } from '../src/cli/exporter-options.js';
+import { randomHex } from '../src/cli/run.js';
 import { BUILT_CLI, builtCliIsCurrent, REPO_ROOT } from '../testkit/built-cli.js';
 import { startIntake } from '../testkit/intake.js';
 
@@ -176,7 +177,7 @@ test('--attr, --level and --name set the span; a bad flag is one line and exit 2
   assert.match(bad.stderr, /Put the command after --/);
 });
 
-test("the package's bin is CommonJS: a `run` that sends its span never starts Node's ESM loader, nor loads node:http2 (undici's HTTP/2 client is left out)", { skip: !builtCliIsCurrent() && 'dist/ is not current (npm run build)' }, async (t) => {
+test("the package's bin is CommonJS: a `run` that sends its span never starts Node's ESM loader, nor loads node:http2 (undici's HTTP/2 client is left out) or node:crypto (IDs from Math.random, as the SDK makes them)", { skip: !builtCliIsCurrent() && 'dist/ is not current (npm run build)' }, async (t) => {
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
   const bin = join(REPO_ROOT, pkg.bin['datadog-ci-pipeline-exporter']!);
   assert.equal(bin, BUILT_CLI);
@@ -185,7 +186,7 @@ test("the package's bin is CommonJS: a `run` that sends its span never starts No
   // At exit, the Node internals the process loaded: an ES module (the bin, a chunk, an import())
   // loads the ESM loader's module jobs; a CommonJS bin whose chunks are require()d does not.
   const probe = join(mkdtempSync(join(tmpdir(), 'run-test-')), 'probe.cjs');
-  writeFileSync(probe, "process.on('exit', () => process.stderr.write('\\n@esm ' + process.moduleLoadList.filter((m) => m.includes('modules/esm/module_job')).length + ' @http2 ' + process.moduleLoadList.filter((m) => /\\bhttp2\\b/.test(m)).length + '\\n'));\n");
+  writeFileSync(probe, "process.on('exit', () => process.stderr.write('\\n@esm ' + process.moduleLoadList.filter((m) => m.includes('modules/esm/module_job')).length + ' @http2 ' + process.moduleLoadList.filter((m) => /\\bhttp2\\b/.test(m)).length + ' @crypto ' + process.moduleLoadList.filter((m) => /\\bcrypto\\b/.test(m)).length + '\\n'));\n");
   const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
     const child = spawn(process.execPath, ['--require', probe, bin, 'run', '--endpoint', intake.endpoint, '--url', 'https://ci.example/b/9', '--name', 'cjs', '--', 'true'], { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -193,6 +194,23 @@ test("the package's bin is CommonJS: a `run` that sends its span never starts No
     child.on('close', (code) => resolve({ code, stderr }));
   });
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /@esm 0 @http2 0\n/, r.stderr);
+  assert.match(r.stderr, /@esm 0 @http2 0 @crypto 0\n/, r.stderr);
   assert.deepEqual(intake.events.map((e) => [e.attributes.resource.name, e.attributes.resource.status]), [['cjs', 'success']]);
+});
+
+test('run: its trace and span IDs are random hex of the W3C lengths, never all zeros', () => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 2000; i++) {
+    const trace = randomHex(16);
+    const span = randomHex(8);
+    assert.match(trace, /^[0-9a-f]{32}$/);
+    assert.match(span, /^[0-9a-f]{16}$/);
+    assert.doesNotMatch(trace, /^0+$/);
+    seen.add(span);
+  }
+  assert.equal(seen.size, 2000, 'no span ID twice in 2,000');
+  // Every hex digit turns up in every position: no digit is stuck.
+  const digits = Array.from({ length: 16 }, () => new Set<string>());
+  for (let i = 0; i < 2000; i++) for (const [k, c] of [...randomHex(8)].entries()) digits[k]!.add(c);
+  for (const d of digits) assert.equal(d.size, 16);
 });

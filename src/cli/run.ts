@@ -10,7 +10,6 @@
 // One span needs no SDK: it is a plain object shaped like a ReadableSpan, which keeps the bin's
 // start-up small (the overhead of `run` around a trivial command is one of the bench's figures).
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { constants, hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
@@ -166,8 +165,8 @@ async function setUp(values: Record<string, unknown>, env: NodeJS.ProcessEnv, co
   if (typeof values.url === 'string') attributes['ci.url'] = values.url;
 
   const remote = api.trace.getSpanContext(parent.context);
-  const traceId = remote?.traceId ?? randomBytes(16).toString('hex');
-  const spanId = randomBytes(8).toString('hex');
+  const traceId = remote?.traceId ?? randomHex(16);
+  const spanId = randomHex(8);
   const sc: SpanContext = { traceId, spanId, traceFlags: remote?.traceFlags ?? SAMPLED, ...(remote?.traceState ? { traceState: remote.traceState } : {}) };
   const start = hrNow();
   const span = {
@@ -318,4 +317,15 @@ function nonEmpty(v: string | undefined): string | undefined {
 /** The command as one would type it: arguments quoted for a POSIX shell where needed. */
 function commandLine(command: string, args: string[]): string {
   return [command, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+/**
+ * `bytes` random bytes in hex, from Math.random, as the SDK's RandomIdGenerator makes its trace
+ * and span IDs: loading node:crypto for two IDs cost a `run` about 6 ms of start-up. All zeros
+ * is not a valid ID (W3C Trace Context), so that one draw in 2^64 is drawn again.
+ */
+export function randomHex(bytes: number): string {
+  let out = '';
+  for (let i = 0; i < bytes; i++) out += Math.floor(Math.random() * 256).toString(16).padStart(2, '0');
+  return /^0+$/.test(out) ? randomHex(bytes) : out;
 }

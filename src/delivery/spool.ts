@@ -2,7 +2,6 @@
 // later delivery sends it. Every step is a rename, so a reader never sees half a file and two
 // processes never send the same file: the one whose rename succeeds owns it.
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { describeEvent, type ReadyEvent } from './types.js';
 
@@ -34,8 +33,9 @@ export interface SpoolWarnings {
   movedAside(name: string, why: string, to: string): void;
 }
 
+/** 12 hex digits, unique enough beside the pid in a name (Math.random: node:crypto is not loaded for it). */
 function rand(): string {
-  return randomBytes(6).toString('hex');
+  return Math.floor(Math.random() * 2 ** 48).toString(16).padStart(12, '0');
 }
 
 export function isAlive(pid: number): boolean {
