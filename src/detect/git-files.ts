@@ -6,10 +6,9 @@
 // commit stored as a delta in a pack, more than one tag at HEAD — gives undefined, and git is
 // asked as before. So this reader never has to be right about git's corner cases: only about
 // the common one, which tests compare with git's own output.
-import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
-import { openRegular, readRegular, readRegularText } from './regular-file.js';
+import { openRegular, readDirEntries, readDirNames, readRegular, readRegularText, statPath } from './regular-file.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -64,15 +63,15 @@ async function read(cwd: string, env: Env): Promise<HeadCommit> {
   for (const k of Object.keys(env)) if (GIT_ENV.test(k) && env[k] !== undefined) notPlain();
   const gitDir = join(cwd, '.git');
   const [dirStat, head, config, packedText, grafts, replaceDir] = await Promise.all([
-    stat(gitDir),
+    statPath(gitDir),
     readRegularText(join(gitDir, 'HEAD'), MAX_REF_FILE),
     readRegularText(join(gitDir, 'config'), MAX_REFS_FILE),
     readSmall(join(gitDir, 'packed-refs')),
-    stat(join(gitDir, 'info', 'grafts')).then(
+    statPath(join(gitDir, 'info', 'grafts')).then(
       () => true,
       () => false,
     ),
-    readdir(join(gitDir, 'refs', 'replace')).catch(() => [] as string[]),
+    readDirNames(join(gitDir, 'refs', 'replace')).catch(() => [] as string[]),
   ]);
   // A worktree's or submodule's `.git` is a file pointing elsewhere; extensions change the
   // formats (reftable, SHA-256 objects); grafts and replace refs change what HEAD's commit is.
@@ -187,7 +186,7 @@ async function tagAt(gitDir: string, sha: string, packed: PackedRefs, objects: O
 async function looseRefs(gitDir: string, dir: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const walk = async (rel: string): Promise<void> => {
-    const entries = await readdir(join(gitDir, rel), { withFileTypes: true }).catch((err: NodeJS.ErrnoException) =>
+    const entries = await readDirEntries(join(gitDir, rel)).catch((err: NodeJS.ErrnoException) =>
       err.code === 'ENOENT' ? [] : notPlain(),
     );
     for (const e of entries) {
@@ -226,7 +225,7 @@ class Objects {
       if (!m || Number(m[2]) !== raw.length - nul - 1) notPlain();
       return { type: m![1]!, body: raw.subarray(nul + 1) };
     }
-    this.packs ??= readdir(join(this.gitDir, 'objects', 'pack')).then(
+    this.packs ??= readDirNames(join(this.gitDir, 'objects', 'pack')).then(
       (names) => names.filter((n) => n.endsWith('.idx')).map((n) => join(this.gitDir, 'objects', 'pack', n.slice(0, -4))),
       () => [],
     );
@@ -241,7 +240,7 @@ class Objects {
 
 /** The object's offset in the pack, from a version-2 pack index; undefined when it is not there. */
 async function findInIndex(idxPath: string, sha: string): Promise<number | undefined> {
-  const { fh, size: fileSize } = await openRegular(idxPath);
+  const fh = await openRegular(idxPath);
   try {
     const head = Buffer.alloc(8 + 256 * 4);
     await fh.read(head, 0, head.length, 0);
@@ -251,7 +250,7 @@ async function findInIndex(idxPath: string, sha: string): Promise<number | undef
     const lo = first === 0 ? 0 : head.readUInt32BE(8 + (first - 1) * 4);
     const hi = head.readUInt32BE(8 + first * 4);
     // A damaged index must not make us allocate what it claims: 28 bytes per object at least.
-    if (hi > total || 8 + 1024 + total * 28 > fileSize) notPlain();
+    if (hi > total || 8 + 1024 + total * 28 > fh.size) notPlain();
     if (hi <= lo) return undefined;
     const names = Buffer.alloc((hi - lo) * 20);
     await fh.read(names, 0, names.length, 8 + 1024 + lo * 20);
@@ -286,11 +285,11 @@ async function findInIndex(idxPath: string, sha: string): Promise<number | undef
 
 /** A whole object at `offset` in a pack; a delta (or anything larger than a commit should be) is git's. */
 async function readPacked(packPath: string, offset: number): Promise<GitObject> {
-  const { fh } = await openRegular(packPath);
+  const fh = await openRegular(packPath);
   try {
     for (let window = 64 << 10; ; window *= 4) {
       const buf = Buffer.alloc(window);
-      const { bytesRead } = await fh.read(buf, 0, window, offset);
+      const bytesRead = await fh.read(buf, 0, window, offset);
       const data = buf.subarray(0, bytesRead);
       let c = data[0] ?? notPlain();
       const type = PACK_TYPES[(c >> 4) & 7] ?? notPlain();

@@ -5,11 +5,10 @@
 // too long to block the host's event loop for. The runs are unref'd (a short-lived host does not
 // wait for them) and killed at GIT_TIMEOUT_MS (a hung git on a network filesystem or behind a lock).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GitInfo } from '../mapping/transform.js';
 import { headCommitFromFiles, type HeadCommit } from './git-files.js';
-import { readRegularText } from './regular-file.js';
+import { readRegularText, statPath } from './regular-file.js';
 
 /** The whole budget of one detection, all git runs together. */
 export const GIT_TIMEOUT_MS = 1000;
@@ -172,9 +171,9 @@ export async function originFromConfigFile(cwd: string, env: Env): Promise<strin
   for (const k of Object.keys(env)) if (CONFIG_ENV.test(k) && env[k] !== undefined) return undefined;
   const gitDir = join(cwd, '.git');
   const [dir, head, worktreeConfig, text] = await Promise.all([
-    stat(gitDir).catch(() => undefined),
-    stat(join(gitDir, 'HEAD')).catch(() => undefined),
-    stat(join(gitDir, 'config.worktree')).catch(() => undefined),
+    statPath(gitDir).catch(() => undefined),
+    statPath(join(gitDir, 'HEAD')).catch(() => undefined),
+    statPath(join(gitDir, 'config.worktree')).catch(() => undefined),
     readRegularText(join(gitDir, 'config'), MAX_CONFIG).catch(() => undefined),
   ]);
   if (!dir?.isDirectory() || !head?.isFile() || worktreeConfig !== undefined || text === undefined) return undefined;

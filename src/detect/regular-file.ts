@@ -5,8 +5,11 @@
 // file too, but git runs in a process of its own that detection kills at its deadline; a read
 // in our process cannot be killed. So these files are opened without blocking, and read only
 // when they are regular files of a bounded size.
-import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+//
+// Through node:fs's callback API, not node:fs/promises: that one loads about ten more Node
+// internals (its FileHandle, readline, watchers) that nothing else in a `run` needs, a few ms
+// of start-up on a slow machine; node:fs is loaded with Node itself.
+import { close, constants, fstat, open, read, readdir, stat, type Dirent, type Stats } from 'node:fs';
 
 /** Opening a FIFO for reading waits for a writer unless O_NONBLOCK is set (Windows has neither). */
 const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
@@ -19,39 +22,71 @@ export class NotRegularFile extends Error {
   }
 }
 
+/** An open regular file: its size, positioned reads, and close (the caller's to call). */
+export interface RegularFile {
+  size: number;
+  /** Reads into `buf` at `offset` from `position`; resolves with the bytes read (0 at the end). */
+  read(buf: Buffer, offset: number, length: number, position: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+const settle =
+  <T>(resolve: (v: T) => void, reject: (e: unknown) => void) =>
+  (err: NodeJS.ErrnoException | null, value: T): void => {
+    if (err) reject(err);
+    else resolve(value);
+  };
+
+/** `stat` (follows symlinks), as a promise. */
+export const statPath = (path: string): Promise<Stats> => new Promise((resolve, reject) => stat(path, settle(resolve, reject)));
+
+/** A directory's names, as a promise. */
+export const readDirNames = (path: string): Promise<string[]> => new Promise((resolve, reject) => readdir(path, settle(resolve, reject)));
+
+/** A directory's entries with their types, as a promise. */
+export const readDirEntries = (path: string): Promise<Dirent[]> =>
+  new Promise((resolve, reject) => readdir(path, { withFileTypes: true }, settle(resolve, reject)));
+
+const closeFd = (fd: number): Promise<void> => new Promise((resolve) => close(fd, () => resolve()));
+
 /**
- * An open handle on `path` if it is a regular file (after symlinks), with its size; the caller
- * closes it. Rejects as `open` does (ENOENT, EACCES…), or with NotRegularFile.
+ * `path` opened if it is a regular file (after symlinks). Rejects as `open` does (ENOENT,
+ * EACCES…), or with NotRegularFile.
  */
-export async function openRegular(path: string): Promise<{ fh: FileHandle; size: number }> {
-  const fh = await open(path, OPEN_FLAGS);
+export async function openRegular(path: string): Promise<RegularFile> {
+  const fd = await new Promise<number>((resolve, reject) => open(path, OPEN_FLAGS, settle(resolve, reject)));
   try {
-    const s = await fh.stat();
+    const s = await new Promise<Stats>((resolve, reject) => fstat(fd, settle(resolve, reject)));
     if (!s.isFile()) throw new NotRegularFile(path, 'not a regular file');
-    return { fh, size: s.size };
+    return {
+      size: s.size,
+      read: (buf, offset, length, position) => new Promise((resolve, reject) => read(fd, buf, offset, length, position, settle(resolve, reject))),
+      close: () => closeFd(fd),
+    };
   } catch (err) {
-    await fh.close();
+    await closeFd(fd);
     throw err;
   }
 }
 
 /** The bytes of `path`, a regular file of at most `max` bytes (else NotRegularFile; ENOENT etc. as `open`). */
 export async function readRegular(path: string, max: number): Promise<Buffer> {
-  const { fh, size } = await openRegular(path);
+  const file = await openRegular(path);
   try {
+    const { size } = file;
     if (size > max) throw new NotRegularFile(path, `larger than ${max} bytes`);
     // Its size as fstat gave it: a file rewritten meanwhile is read as far as that (git replaces
     // refs by renaming a new file over them, so a reader sees one version or the other).
     const buf = Buffer.alloc(size);
     let filled = 0;
     while (filled < size) {
-      const { bytesRead } = await fh.read(buf, filled, size - filled, filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
+      const n = await file.read(buf, filled, size - filled, filled);
+      if (n === 0) break;
+      filled += n;
     }
     return buf.subarray(0, filled);
   } finally {
-    await fh.close();
+    await file.close();
   }
 }
 
