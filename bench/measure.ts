@@ -5,6 +5,7 @@ import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } fro
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readFileSync } from 'node:fs';
 
 // `npm run bench` is plain `tsx bench/run.ts`: no --expose-gc on the command line, so turn it on
 // here. The flag only takes effect for contexts created afterwards, hence the fresh context.
@@ -26,15 +27,47 @@ export interface Sample {
   maxStallMs: number;
   /** Time in GC pauses on this thread during the run (part of wallMs). */
   gcMs: number;
+  /**
+   * Of the longest gap between the sampler's 5 ms ticks (the longest stall, give or take a tick),
+   * the time the main thread spent runnable but waiting for a core (Linux schedstat; NaN where
+   * there is none): on a shared 2-core machine a stall can be mostly the scheduler's.
+   */
+  stallWaitMs: number;
 }
+
+/** The main thread's run-queue wait so far, in ns (`/proc/thread-self/schedstat`), or undefined off Linux. */
+function schedWaitReader(): (() => number) | undefined {
+  const read = (): number => Number(readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[1]);
+  try {
+    return Number.isFinite(read()) ? read : undefined;
+  } catch {
+    return undefined;
+  }
+}
+const schedWait = schedWaitReader();
 
 export async function measure(run: () => Promise<void>): Promise<Sample> {
   fullGc();
+  /** The timed stretch (performance.now()), for the GC entries and the sampler. */
+  let t0 = Infinity;
+  let t1 = Infinity;
   const rss0 = process.memoryUsage.rss();
   let peakRss = rss0;
+  let lastTick = performance.now();
+  let lastWait = schedWait?.() ?? NaN;
+  let worstGap = 0;
+  let stallWaitMs = NaN;
   const sampler = setInterval(() => {
     const r = process.memoryUsage.rss();
     if (r > peakRss) peakRss = r;
+    const now = performance.now();
+    const wait = schedWait?.() ?? NaN;
+    if (now - lastTick > worstGap && now >= t0 && lastTick < t1) {
+      worstGap = now - lastTick;
+      stallWaitMs = (wait - lastWait) / 1e6;
+    }
+    lastTick = now;
+    lastWait = wait;
   }, 5);
   const eld = monitorEventLoopDelay({ resolution: 1 });
   eld.enable();
@@ -43,8 +76,6 @@ export async function measure(run: () => Promise<void>): Promise<Sample> {
   // the ~1 ms intervals it records meanwhile cannot raise the max.
   await sleep(3);
   let gcMs = 0;
-  let t0 = Infinity;
-  let t1 = Infinity;
   const count = (entries: readonly PerformanceEntry[]): void => {
     for (const e of entries) if (e.startTime >= t0 && e.startTime < t1) gcMs += e.duration;
   };
@@ -71,6 +102,7 @@ export async function measure(run: () => Promise<void>): Promise<Sample> {
     // The histogram records how late the 1 ms timer fired; a run shorter than one tick records 0.
     maxStallMs: eld.count > 0 ? eld.max / 1e6 : 0,
     gcMs,
+    stallWaitMs,
   };
 }
 

@@ -78,6 +78,8 @@ interface RowSummary {
   workload: string;
   /** The longest stall of any round (the target is on the worst, not the median). */
   worstStallMs: number;
+  /** In that round, the part of the longest stall the main thread spent waiting for a core (NaN off Linux). */
+  worstStallWaitMs: number;
   eventsPerSec: number;
   /** This exporter's throughput ÷ this row's (median of per-round ratios). */
   ratio: number;
@@ -112,6 +114,7 @@ function summarize(r: Row, ours: Row | undefined): RowSummary {
     name: r.name,
     workload: r.workload,
     worstStallMs: Math.max(...s.map((x) => x.maxStallMs)),
+    worstStallWaitMs: s.reduce((w, x) => (x.maxStallMs > w.maxStallMs ? x : w), s[0]!).stallWaitMs,
     eventsPerSec: median(s.map(rate)),
     ratio: pairedRatio(ours, r),
     bytesPerEvent: median(s.map((x) => x.bytes / x.events)),
@@ -123,6 +126,12 @@ function summarize(r: Row, ours: Row | undefined): RowSummary {
     runs: s.length,
   };
 }
+
+/**
+ * Context for a stall figure: how much of it the main thread spent runnable but waiting for a
+ * core (the scheduler's part, not the code's), when the platform says (Linux schedstat).
+ */
+const waitNote = (waitMs: number): string => (Number.isFinite(waitMs) ? ` (of which ${fmt(Math.max(0, waitMs), 1)} ms waiting for a core)` : '');
 
 const fmt = (n: number, digits = 0): string =>
   Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a';
@@ -361,8 +370,9 @@ async function main(): Promise<void> {
   if (proc) targets.push(...processTargets(proc));
   const ourRows = summaries.filter((s) => s.key === 'exporter' || s.key.startsWith('exporter@'));
   if (ourRows.length > 0) {
-    const worst = Math.max(...ourRows.map((s) => s.worstStallMs));
-    targets.push({ name: 'no event-loop stall > 50 ms (throughput, worst round)', value: `${fmt(worst, 1)} ms`, pass: worst <= 50 });
+    const worstRow = ourRows.reduce((w, s) => (s.worstStallMs > w.worstStallMs ? s : w));
+    const worst = worstRow.worstStallMs;
+    targets.push({ name: 'no event-loop stall > 50 ms (throughput, worst round)', value: `${fmt(worst, 1)} ms${waitNote(worstRow.worstStallWaitMs)}`, pass: worst <= 50 });
   }
   if (scaleResult) {
     const [small, big] = [scaleResult.rows[0], scaleResult.rows[scaleResult.rows.length - 1]];
@@ -386,8 +396,9 @@ async function main(): Promise<void> {
       value: scaleResult.lossyRuns === 0 ? 'all' : `${scaleResult.lossyRuns} run(s) lost events`,
       pass: scaleResult.lossyRuns === 0,
     });
-    const stall = Math.max(...scaleResult.rows.map((r) => r.maxStallMs));
-    targets.push({ name: 'no event-loop stall > 50 ms (scale)', value: `${fmt(stall, 1)} ms`, pass: stall <= 50 });
+    const stallRow = scaleResult.rows.reduce((w, r) => (r.maxStallMs > w.maxStallMs ? r : w));
+    const stall = stallRow.maxStallMs;
+    targets.push({ name: 'no event-loop stall > 50 ms (scale)', value: `${fmt(stall, 1)} ms${waitNote(stallRow.stallWaitMs)}`, pass: stall <= 50 });
   }
   if (liveResult) targets.push(...liveResult.targets);
   if (serveResult) {

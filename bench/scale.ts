@@ -25,6 +25,8 @@ export interface ScaleRow {
   heapBytesPerPending: number;
   /** Longest stall in any run. */
   maxStallMs: number;
+  /** Of that stall, the time the main thread waited for a core (NaN off Linux; see measure.ts). */
+  stallWaitMs: number;
 }
 
 export interface ScaleResult {
@@ -52,6 +54,7 @@ interface RunResult {
   pending: number;
   heapDelta: number;
   maxStallMs: number;
+  stallWaitMs: number;
   /** Stalls of phase A (everything but the pipeline span: filing) and B (resolving, delivery). */
   stallA: number;
   stallB: number;
@@ -96,6 +99,7 @@ export async function runOne(make: ExporterFactory, sink: Sink, spans: readonly 
     pending,
     heapDelta,
     maxStallMs: Math.max(a.maxStallMs, b.maxStallMs),
+    stallWaitMs: a.maxStallMs >= b.maxStallMs ? a.stallWaitMs : b.stallWaitMs,
     stallA: a.maxStallMs,
     stallB: b.maxStallMs,
   };
@@ -135,6 +139,7 @@ export async function scale(
       pending: median(results.map((r) => r.pending)),
       heapBytesPerPending: median(results.map((r) => (r.pending > 0 ? r.heapDelta / r.pending : NaN))),
       maxStallMs: Math.max(...results.map((r) => r.maxStallMs)),
+      stallWaitMs: results.reduce((w, r) => (r.maxStallMs > w.maxStallMs ? r : w), results[0]!).stallWaitMs,
     };
     opts.log(
       `scale: ${steps} steps: ${row.usPerSpan.toFixed(2)} µs/span, ${Math.round(row.heapBytesPerPending)} B/pending, stall ${row.maxStallMs.toFixed(1)} ms`,
