@@ -66,7 +66,7 @@ async function read(cwd: string, env: Env): Promise<HeadCommit> {
     statPath(gitDir),
     readRegularText(join(gitDir, 'HEAD'), MAX_REF_FILE),
     readRegularText(join(gitDir, 'config'), MAX_REFS_FILE),
-    readSmall(join(gitDir, 'packed-refs')),
+    unlessMissing(readRegularText(join(gitDir, 'packed-refs'), MAX_REFS_FILE)).then((text) => text ?? ''),
     statPath(join(gitDir, 'info', 'grafts')).then(
       () => true,
       () => false,
@@ -97,9 +97,9 @@ async function read(cwd: string, env: Env): Promise<HeadCommit> {
   return { sha, ...parseCommit(commit.body), ...(branch !== undefined && { branch }), ...(tag !== undefined && { tag }) };
 }
 
-/** A file's text, '' when it does not exist; anything but a regular file of a sensible size rejects (git's then). */
-async function readSmall(path: string): Promise<string> {
-  return readRegularText(path, MAX_REFS_FILE).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? '' : notPlain()));
+/** A read's result; undefined when the file or directory does not exist, any other failure git's (NotPlain). */
+function unlessMissing<T>(read: Promise<T>): Promise<T | undefined> {
+  return read.catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : notPlain()));
 }
 
 interface PackedRefs {
@@ -139,7 +139,7 @@ export function parsePackedRefs(text: string): PackedRefs {
 
 /** A ref's sha: its loose file first (it wins over packed-refs, as in git), then packed-refs. */
 async function resolveRef(gitDir: string, ref: string, packed: PackedRefs): Promise<string> {
-  const loose = await readRegularText(join(gitDir, ref), MAX_REF_FILE).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : notPlain()));
+  const loose = await unlessMissing(readRegularText(join(gitDir, ref), MAX_REF_FILE));
   if (loose !== undefined) {
     // A symbolic ref inside refs/ (rare), or anything else: git's to follow.
     return shaLine(loose);
@@ -186,9 +186,7 @@ async function tagAt(gitDir: string, sha: string, packed: PackedRefs, objects: O
 async function looseRefs(gitDir: string, dir: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const walk = async (rel: string): Promise<void> => {
-    const entries = await readDirEntries(join(gitDir, rel)).catch((err: NodeJS.ErrnoException) =>
-      err.code === 'ENOENT' ? [] : notPlain(),
-    );
+    const entries = (await unlessMissing(readDirEntries(join(gitDir, rel)))) ?? [];
     for (const e of entries) {
       const name = `${rel}/${e.name}`;
       if (e.isDirectory()) await walk(name);
@@ -217,7 +215,7 @@ class Objects {
   async read(sha: string): Promise<GitObject> {
     const path = join(this.gitDir, 'objects', sha.slice(0, 2), sha.slice(2));
     // Whatever it inflates to, a file larger than MAX_OBJECT is no commit or tag worth reading here.
-    const loose = await readRegular(path, MAX_OBJECT).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : notPlain()));
+    const loose = await unlessMissing(readRegular(path, MAX_OBJECT));
     if (loose) {
       const raw = inflateSync(loose, { maxOutputLength: MAX_OBJECT + 64 });
       const nul = raw.indexOf(0);
