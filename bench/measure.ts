@@ -106,6 +106,14 @@ export async function measure(run: () => Promise<void>): Promise<Sample> {
   };
 }
 
+/** A stall figure and the part of it the main thread spent waiting for a core: they travel together. */
+export type Stall = Pick<Sample, 'maxStallMs' | 'stallWaitMs'>;
+
+/** The one with the longest stall (the first of equals); `xs` is not empty. */
+export function worstStall<T extends Stall>(xs: readonly T[]): T {
+  return xs.reduce((w, x) => (x.maxStallMs > w.maxStallMs ? x : w));
+}
+
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);

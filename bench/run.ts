@@ -14,7 +14,7 @@ import { processFigures, type ProcessFigures } from './process-figures.js';
 import { handMap } from './mapping.js';
 import { isSinkChild, startSink, type Sink } from './sink.js';
 import { floor, officialClient, otlpExporter, ourExporter, type Contender } from './contenders.js';
-import { measure, median, type Sample } from './measure.js';
+import { measure, median, worstStall, type Sample } from './measure.js';
 import { scale, type ScaleResult } from './scale.js';
 import type { ServeResult } from './serve.js';
 import { spawn } from 'node:child_process';
@@ -109,12 +109,13 @@ function pairedRatio(ours: Row | undefined, other: Row): number {
 
 function summarize(r: Row, ours: Row | undefined): RowSummary {
   const s = r.samples;
+  const worst = worstStall(s);
   return {
     key: r.key,
     name: r.name,
     workload: r.workload,
-    worstStallMs: Math.max(...s.map((x) => x.maxStallMs)),
-    worstStallWaitMs: s.reduce((w, x) => (x.maxStallMs > w.maxStallMs ? x : w), s[0]!).stallWaitMs,
+    worstStallMs: worst.maxStallMs,
+    worstStallWaitMs: worst.stallWaitMs,
     eventsPerSec: median(s.map(rate)),
     ratio: pairedRatio(ours, r),
     bytesPerEvent: median(s.map((x) => x.bytes / x.events)),
@@ -176,6 +177,9 @@ interface Target {
   pass: boolean | undefined;
 }
 
+/** Whether `--only` leaves contender or figure `k` in (no `--only`: everything). */
+const wants = (args: Args, k: string): boolean => !args.only || args.only.has(k);
+
 /**
  * The throughput rounds, in a function of their own: the workloads (~200 MB of spans and
  * prebuilt events) must be garbage once they are over. Left in main(), the last one stayed
@@ -188,7 +192,6 @@ async function throughputPhase(
   sink: Sink,
   rows: Map<string, Row>,
 ): Promise<{ workloadNote: string; jenkinsSpansPerEvent: number }> {
-  const want = (k: string): boolean => !args.only || args.only.has(k);
   let workloadNote = '';
   let jenkinsSpansPerEvent = 1;
   const pipelines = args.quick ? 60 : 300;
@@ -209,18 +212,18 @@ async function throughputPhase(
       contenders.push({ key: rowKey(k, wl.id), c });
       rows.set(rowKey(k, wl.id), { key: rowKey(k, wl.id), name: wl.id === 'typical' ? c.name : `${c.name} [${wl.id}]`, workload: wl.id, samples: [] });
     };
-    if (want('exporter')) add('exporter', ourExporter(() => make(sink.pipelineUrl), w.spans));
+    if (wants(args, 'exporter')) add('exporter', ourExporter(() => make(sink.pipelineUrl), w.spans));
     if (makeB) add('ab', ourExporter(() => makeB(sink.pipelineUrl), w.spans, `exporter of ${args.ab}`));
-    if (want('otlp')) add('otlp', otlpExporter(sink.tracesUrl, w.spans));
+    if (wants(args, 'otlp')) add('otlp', otlpExporter(sink.tracesUrl, w.spans));
     // One workload is enough for the official client: it is ~50× slower either way.
-    if (want('official') && wl.id === 'typical') {
+    if (wants(args, 'official') && wl.id === 'typical') {
       const small = w.spans.slice(0, officialPipelines * spansPerPipeline(TYPICAL));
       workloadNote += ` (official client: first ${officialPipelines} pipelines = ${small.length})`;
       add('official', officialClient(sink.port, small));
     }
-    if (want('floor')) add('floor', floor(`http://127.0.0.1:${sink.port}`, '/api/v2/ci/pipeline', prebuilt));
+    if (wants(args, 'floor')) add('floor', floor(`http://127.0.0.1:${sink.port}`, '/api/v2/ci/pipeline', prebuilt));
   }
-  if (want('jenkins')) {
+  if (wants(args, 'jenkins')) {
     const jw = generateJenkins(pipelines);
     jenkinsSpansPerEvent = jw.spans.length / jw.events;
     const c = jenkinsContender(() => make(sink.pipelineUrl), jw);
@@ -250,7 +253,6 @@ async function throughputPhase(
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const started = performance.now();
-  const want = (k: string): boolean => !args.only || args.only.has(k);
   console.log(`datadog-ci-pipeline-exporter benchmark${args.quick ? ' (quick)' : ''}`);
   console.log(`machine: ${machine()}`);
   const load0 = loadavg()[0] as number;
@@ -337,7 +339,7 @@ async function main(): Promise<void> {
 
   // The live path (issue 9): step end → intake latency, and `run`'s overhead (bench/live.ts).
   let liveResult: LiveResult | undefined;
-  if (want('live')) {
+  if (wants(args, 'live')) {
     console.log('\nlive path (DatadogCIPipelineSpanProcessor, run)');
     liveResult = await liveBench(args.quick);
     for (const n of liveResult.notes) console.log(`note: ${n}`);
@@ -370,9 +372,8 @@ async function main(): Promise<void> {
   if (proc) targets.push(...processTargets(proc));
   const ourRows = summaries.filter((s) => s.key === 'exporter' || s.key.startsWith('exporter@'));
   if (ourRows.length > 0) {
-    const worstRow = ourRows.reduce((w, s) => (s.worstStallMs > w.worstStallMs ? s : w));
-    const worst = worstRow.worstStallMs;
-    targets.push({ name: 'no event-loop stall > 50 ms (throughput, worst round)', value: `${fmt(worst, 1)} ms${waitNote(worstRow.worstStallWaitMs)}`, pass: worst <= 50 });
+    const worst = worstStall(ourRows.map((s) => ({ maxStallMs: s.worstStallMs, stallWaitMs: s.worstStallWaitMs })));
+    targets.push({ name: 'no event-loop stall > 50 ms (throughput, worst round)', value: `${fmt(worst.maxStallMs, 1)} ms${waitNote(worst.stallWaitMs)}`, pass: worst.maxStallMs <= 50 });
   }
   if (scaleResult) {
     const [small, big] = [scaleResult.rows[0], scaleResult.rows[scaleResult.rows.length - 1]];
@@ -396,9 +397,8 @@ async function main(): Promise<void> {
       value: scaleResult.lossyRuns === 0 ? 'all' : `${scaleResult.lossyRuns} run(s) lost events`,
       pass: scaleResult.lossyRuns === 0,
     });
-    const stallRow = scaleResult.rows.reduce((w, r) => (r.maxStallMs > w.maxStallMs ? r : w));
-    const stall = stallRow.maxStallMs;
-    targets.push({ name: 'no event-loop stall > 50 ms (scale)', value: `${fmt(stall, 1)} ms${waitNote(stallRow.stallWaitMs)}`, pass: stall <= 50 });
+    const stall = worstStall(scaleResult.rows);
+    targets.push({ name: 'no event-loop stall > 50 ms (scale)', value: `${fmt(stall.maxStallMs, 1)} ms${waitNote(stall.stallWaitMs)}`, pass: stall.maxStallMs <= 50 });
   }
   if (liveResult) targets.push(...liveResult.targets);
   if (serveResult) {

@@ -8,7 +8,7 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { setImmediate as tick } from 'node:timers/promises';
 import { BSP_BATCH } from './contenders.js';
 import { bigShape, generate } from './workload.js';
-import { fullGc, measure, median } from './measure.js';
+import { fullGc, measure, median, worstStall } from './measure.js';
 import type { Sink } from './sink.js';
 import type { BenchExporter, ExporterFactory } from './exporter.js';
 
@@ -92,14 +92,15 @@ export async function runOne(make: ExporterFactory, sink: Sink, spans: readonly 
       `${spans.length} spans: the sink counted ${st.events} events, ${failed} export() call(s) FAILED (dropped: ${dropped || 'none'})`,
     );
   }
+  const worst = worstStall([a, b]);
   return {
     lossy: st.events !== spans.length || failed > 0,
     wallMs: a.wallMs + b.wallMs,
     cpuMs: a.cpuMs + b.cpuMs,
     pending,
     heapDelta,
-    maxStallMs: Math.max(a.maxStallMs, b.maxStallMs),
-    stallWaitMs: a.maxStallMs >= b.maxStallMs ? a.stallWaitMs : b.stallWaitMs,
+    maxStallMs: worst.maxStallMs,
+    stallWaitMs: worst.stallWaitMs,
     stallA: a.maxStallMs,
     stallB: b.maxStallMs,
   };
@@ -130,6 +131,7 @@ export async function scale(
       results.push(r);
     }
     const n = w.spans.length;
+    const worst = worstStall(results);
     const row: ScaleRow = {
       steps,
       spans: n,
@@ -138,8 +140,8 @@ export async function scale(
       cpuUsPerSpan: median(results.map((r) => (r.cpuMs * 1000) / n)),
       pending: median(results.map((r) => r.pending)),
       heapBytesPerPending: median(results.map((r) => (r.pending > 0 ? r.heapDelta / r.pending : NaN))),
-      maxStallMs: Math.max(...results.map((r) => r.maxStallMs)),
-      stallWaitMs: results.reduce((w, r) => (r.maxStallMs > w.maxStallMs ? r : w), results[0]!).stallWaitMs,
+      maxStallMs: worst.maxStallMs,
+      stallWaitMs: worst.stallWaitMs,
     };
     opts.log(
       `scale: ${steps} steps: ${row.usPerSpan.toFixed(2)} µs/span, ${Math.round(row.heapBytesPerPending)} B/pending, stall ${row.maxStallMs.toFixed(1)} ms`,
