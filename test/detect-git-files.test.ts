@@ -258,10 +258,12 @@ test('git files: a FIFO, a device or a directory where a file should be is decli
   r.git('remote', 'add', 'origin', 'https://github.com/acme/thing.git');
   const sha = r.git('rev-parse', 'HEAD').trim();
   const git = join(r.dir, '.git');
-  const swap = async (path: string, make: (p: string) => void, what: string): Promise<void> => {
+  // `path` replaced by what `make` puts there while the reader (and `also`) must decline it at once.
+  const swap = async (path: string, make: (p: string) => void, what: string, also?: () => Promise<void>): Promise<void> => {
     renameSync(path, `${path}.real`);
     make(path);
     assert.equal(await promptly(headCommitFromFiles(r.dir, READ_ENV), what), undefined, what);
+    await also?.();
     unlinkSync(path);
     renameSync(`${path}.real`, path);
   };
@@ -279,13 +281,9 @@ test('git files: a FIFO, a device or a directory where a file should be is decli
   // The config files detection reads for the origin's URL: declined too (git is then asked).
   const env = { PATH: process.env.PATH, HOME: r.dir, GIT_CONFIG_NOSYSTEM: '1' };
   assert.equal(await promptly(originFromConfigFile(r.dir, env), 'plain'), 'https://github.com/acme/thing.git');
-  const config = join(git, 'config');
-  renameSync(config, `${config}.real`);
-  makeFifo(t, config);
-  assert.equal(await promptly(headCommitFromFiles(r.dir, READ_ENV), 'config a FIFO'), undefined);
-  assert.equal(await promptly(originFromConfigFile(r.dir, env), 'config a FIFO'), undefined);
-  unlinkSync(config);
-  renameSync(`${config}.real`, config);
+  await swap(join(git, 'config'), (p) => makeFifo(t, p), 'config a FIFO', async () => {
+    assert.equal(await promptly(originFromConfigFile(r.dir, env), 'config a FIFO'), undefined);
+  });
   r.git('remote', 'remove', 'origin');
   makeFifo(t, join(r.dir, '.gitconfig'));
   assert.equal(await promptly(originFromConfigFile(r.dir, env), 'the global config a FIFO'), undefined, 'it may name an origin: git is asked');
