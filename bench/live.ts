@@ -7,7 +7,6 @@
 //    median of `node dist/cli.js run … -- true` minus median of `true` alone, interleaved.
 //    Target: median ≤ 150 ms. It includes Node's own start-up: that is what a build pays.
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
@@ -15,6 +14,7 @@ import { DatadogCIPipelineExporter, DatadogCIPipelineSpanProcessor } from '../sr
 import { BUILT_CLI, builtCliIsCurrent } from '../testkit/built-cli.js';
 import { startIntake } from '../testkit/intake.js';
 import { median } from './measure.js';
+import { isMainModule } from './main-module.js';
 
 export interface LiveTarget {
   name: string;
@@ -140,7 +140,7 @@ export async function liveBench(quick: boolean): Promise<LiveResult> {
 }
 
 // `tsx bench/live.ts [--quick]`: the two figures alone.
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+if (isMainModule(import.meta.url, 'live')) {
   void liveBench(process.argv.includes('--quick')).then((r) => {
     for (const n of r.notes) console.log(`note: ${n}`);
     for (const t of r.targets) console.log(`${t.pass === undefined ? 'N/A ' : t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.value}`);

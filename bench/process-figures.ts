@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 import { median } from './measure.js';
+import { isMainModule } from './main-module.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outDir = resolve(root, '.bench-out/pkg');
@@ -123,7 +124,7 @@ export async function processFigures(o: ProcessFigureOptions): Promise<ProcessFi
 
 // `tsx bench/process-figures.ts [--quick] [--src DIR]`: these figures alone (DIR: another copy of
 // src/, e.g. from before a change), against the bench's sink.
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+if (isMainModule(import.meta.url, 'process-figures')) {
   const { startSink } = await import('./sink.js');
   const at = process.argv.indexOf('--src');
   const sink = await startSink();

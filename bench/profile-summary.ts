@@ -1,8 +1,8 @@
 // Reads a V8 .cpuprofile and prints where the time went: self time by function, self time by
 // file, and total (inclusive) time of this package's own functions.
 //
-//   node --cpu-prof --cpu-prof-dir=.bench-out/prof --import tsx bench/run.ts --only exporter --no-scale
-//   npx tsx bench/profile-summary.ts .bench-out/prof/CPU.*.cpuprofile [--top 40] [--filter src/] [--lines fn]
+//   npx tsx bench/run.ts --only exporter --no-scale --no-serve --no-process --cpu-profile .bench-out/prof
+//   npx tsx bench/profile-summary.ts .bench-out/prof/exporter-round3.cpuprofile [--top 40] [--filter src/] [--lines fn]
 // Under tsx every function sits on line 1 (its transform drops line structure); for --lines,
 // profile an esbuild bundle instead (see docs/PERFORMANCE.md, "Profiling").
 import { readFileSync } from 'node:fs';

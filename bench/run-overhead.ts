@@ -78,6 +78,11 @@ await intake.close();
 rmSync(dirname(CPU_AT_EXIT), { recursive: true, force: true });
 const trueMs = median(rows.get(alone)!);
 console.log(`${runs} rounds, load ${(await import('node:os')).loadavg()[0]!.toFixed(2)}; intake accepted ${accepted} events`);
+// Every process sends at least its finished pipeline event: fewer accepted means some row's
+// events were refused (an invalid body is answered at once), and its figure is not that of a
+// program doing run's job.
+const expected = values['no-telemetry'] ? 0 : clis.length * (runs + 1);
+if (accepted < expected) console.log(`note: the intake accepted ${accepted} events, at least ${expected} expected: a row's events were refused`);
 for (const [key, ms] of rows) {
   const m = median(ms);
   const c = median(cpu.get(key)!);

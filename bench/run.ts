@@ -1,6 +1,6 @@
-// `npm run bench [-- --quick] [-- --rounds N] [-- --only exporter,jenkins,otlp,official,floor,live]
+// `npm run bench [-- --quick] [-- --rounds N] [-- --only exporter,jenkins,otlp,official,floor,transport,live]
 //                [-- --no-scale | --scale-only] [-- --no-serve | --serve-only] [-- --no-process] [-- --md] [-- --ab DIR]
-//                [-- --workloads typical,git]`
+//                [-- --workloads typical,git] [-- --cpu-profile DIR]`
 // --ab DIR adds a row for the exporter of DIR (a copy of src/, e.g. before a change), so that
 // an optimisation is measured against its baseline in the same interleaved rounds.
 // Throughput of four ways to ship the same spans, interleaved round by round in one process,
@@ -13,12 +13,13 @@ import { generate, TYPICAL, spansPerPipeline, type GenerateOptions, type Workloa
 import { processFigures, type ProcessFigures } from './process-figures.js';
 import { handMap } from './mapping.js';
 import { isSinkChild, startSink, type Sink } from './sink.js';
-import { floor, officialClient, otlpExporter, ourExporter, type Contender } from './contenders.js';
+import { floor, officialClient, otlpExporter, ourExporter, transportAlone, type Contender } from './contenders.js';
 import { measure, median, worstStall, type Sample } from './measure.js';
 import { scale, type ScaleResult } from './scale.js';
 import type { ServeResult } from './serve.js';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { exporterMessages, loadExporter, loadExporterFrom, type ExporterFactory } from './exporter.js';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { generateJenkins, jenkinsContender } from './vocab-workload.js';
@@ -35,6 +36,8 @@ interface Args {
   serve: boolean;
   process: boolean;
   workloads: string[];
+  /** `--cpu-profile DIR`: profiles of the timed throughput runs (see runProfiler). */
+  cpuProfile: string | undefined;
 }
 
 /** The throughput workloads, side by side; a row's key is `contender` or `contender@id`. */
@@ -62,6 +65,7 @@ function parseArgs(argv: string[]): Args {
     ab: value('--ab'),
     process: !argv.includes('--no-process') && !argv.includes('--scale-only'),
     workloads: (value('--workloads') ?? 'typical,git').split(','),
+    cpuProfile: value('--cpu-profile'),
   };
 }
 
@@ -144,10 +148,57 @@ function table(head: string[], rows: string[][]): string {
   return [line(head), w.map((x) => '-'.repeat(x)).join('  '), ...rows.map(line)].join('\n');
 }
 
-async function runOnce(c: Contender, sink: Sink, verify: boolean): Promise<Sample & { events: number; bytes: number }> {
+/**
+ * `--cpu-profile DIR`: a V8 CPU profile of each timed run of the rows named by `--only` (or of
+ * this exporter's), and of nothing else. A profile of the whole bench is mostly workload
+ * generation and the collections between runs; this one starts after measure()'s full GC, and
+ * the profiler's own start (its first sample, `dispatch (native)`) is before the clock.
+ */
+interface RunProfiler {
+  wants(key: string): boolean;
+  start(): Promise<void>;
+  stop(name: string): Promise<void>;
+}
+
+async function runProfiler(dir: string, keys: ReadonlySet<string>): Promise<RunProfiler> {
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  mkdirSync(dir, { recursive: true });
+  return {
+    wants: (key) => keys.has(key.split('@')[0] as string),
+    async start() {
+      await session.post('Profiler.start');
+    },
+    async stop(name) {
+      const { profile } = await session.post('Profiler.stop');
+      // The first sample spans the profiler's own start (it logs every compiled function), which
+      // happened before the clock: drop it, so that the profile covers the timed run.
+      const first = profile.timeDeltas?.[0] ?? 0;
+      if (profile.samples && profile.timeDeltas && profile.timeDeltas.length > 1) {
+        profile.samples.shift();
+        profile.timeDeltas.shift();
+        profile.startTime += first + (profile.timeDeltas[0] ?? 0);
+        profile.timeDeltas[0] = 0;
+      }
+      writeFileSync(resolve(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+    },
+  };
+}
+
+async function runOnce(
+  c: Contender,
+  sink: Sink,
+  verify: boolean,
+  profile?: { profiler: RunProfiler; name: string },
+): Promise<Sample & { events: number; bytes: number }> {
   await c.setup();
   await sink.reset(verify);
-  const sample = await measure(() => c.run());
+  const sample = profile
+    ? await measure(() => c.run(), () => profile.profiler.start()).finally(() => profile.profiler.stop(profile.name))
+    : await measure(() => c.run());
   const st = await sink.stats();
   await c.teardown();
   if (st.events !== c.expected) {
@@ -163,6 +214,34 @@ function floorOverOtlp(rows: Map<string, Row>): number {
   const o = rows.get('otlp');
   if (!f || !o) return NaN;
   return pairedRatio(f, o);
+}
+
+/**
+ * What "2× OTLP" leaves for building events once the wire has had its share: the µs per event
+ * that 2× the OTLP exporter's rate allows, minus the µs per event that delivery alone takes
+ * (prebuilt bodies, one at a time), beside what this exporter spends on the same part (its wall
+ * time per event minus delivery's). Per round, then the median, as the ratios are.
+ */
+interface WireBudget {
+  /** Wall µs per event at 2× the OTLP exporter's rate. */
+  targetUs: number;
+  /** Wall µs per event of delivery alone. */
+  transportUs: number;
+  /** targetUs − transportUs: what building an event may cost. */
+  buildBudgetUs: number;
+  /** This exporter's wall µs per event minus delivery's. */
+  buildUs: number;
+}
+
+function wireBudget(rows: Map<string, Row>): WireBudget | undefined {
+  const [t, o, e] = [rows.get('transport'), rows.get('otlp'), rows.get('exporter')];
+  if (!t || !o || !e) return undefined;
+  const n = Math.min(t.samples.length, o.samples.length, e.samples.length);
+  const us = (r: Row, i: number): number => 1e6 / rate(r.samples[i] as Row['samples'][number]);
+  const pick = (f: (i: number) => number): number => median(Array.from({ length: n }, (_, i) => f(i)));
+  const targetUs = pick((i) => us(o, i) / 2);
+  const transportUs = pick((i) => us(t, i));
+  return { targetUs, transportUs, buildBudgetUs: pick((i) => us(o, i) / 2 - us(t, i)), buildUs: pick((i) => us(e, i) - us(t, i)) };
 }
 
 function machine(): string {
@@ -222,6 +301,8 @@ async function throughputPhase(
       add('official', officialClient(sink.port, small));
     }
     if (wants(args, 'floor')) add('floor', floor(`http://127.0.0.1:${sink.port}`, '/api/v2/ci/pipeline', prebuilt));
+    // One workload is enough here too: its bodies are the same size on both.
+    if (wants(args, 'transport') && wl.id === 'typical') add('transport', transportAlone(`http://127.0.0.1:${sink.port}`, '/api/v2/ci/pipeline', prebuilt));
   }
   if (wants(args, 'jenkins')) {
     const jw = generateJenkins(pipelines);
@@ -236,12 +317,14 @@ async function throughputPhase(
   for (const { c } of contenders) await runOnce(c, sink, true);
   console.log(`warm-up (verified counts) in ${fmt(performance.now() - t)} ms; ${args.rounds} timed rounds:`);
 
+  const profiler = args.cpuProfile ? await runProfiler(args.cpuProfile, args.only ?? new Set(['exporter'])) : undefined;
   for (let round = 0; round < args.rounds; round++) {
     // Rotate the order so no contender always runs right after the same neighbour.
     const order = contenders.map((_, i) => contenders[(i + round) % contenders.length] as (typeof contenders)[number]);
     const parts: string[] = [];
     for (const { key, c } of order) {
-      const s = await runOnce(c, sink, false);
+      const profile = profiler?.wants(key) ? { profiler, name: `${key}-round${round + 1}` } : undefined;
+      const s = await runOnce(c, sink, false, profile);
       rows.get(key)?.samples.push(s);
       parts.push(`${key} ${fmt(s.events / (s.wallMs / 1000))}/s`);
     }
@@ -420,6 +503,14 @@ async function main(): Promise<void> {
         `${fmt(2 / ceiling, 2)}× the floor.`,
     );
   }
+  const wire = wireBudget(rows);
+  if (wire) {
+    console.log(
+      `  context: delivery alone (prebuilt bodies, one at a time) takes ${fmt(wire.transportUs, 1)} µs per event; ` +
+        `"2× OTLP" allows ${fmt(wire.targetUs, 1)}, which leaves ${fmt(wire.buildBudgetUs, 1)} µs to build each event ` +
+        `(this exporter: ${fmt(wire.buildUs, 1)}).`,
+    );
+  }
   if (exporterMessages.length > 0) {
     console.log(`\nthe exporter printed ${exporterMessages.length} message(s), first: ${exporterMessages[0]}`);
   }
@@ -427,7 +518,7 @@ async function main(): Promise<void> {
   const load1 = loadavg()[0] as number;
   console.log(`\ntotal ${fmt(totalS, 1)} s; load average (1 min) at the end: ${load1.toFixed(2)}`);
 
-  const result = { date: new Date().toISOString(), machine: machine(), load: [load0, load1], floorOverOtlp: ceiling, args: { ...args, only: args.only && [...args.only] }, workload: workloadNote, summaries, scale: scaleResult, live: liveResult, serve: serveResult, process: proc, targets, totalS };
+  const result = { date: new Date().toISOString(), machine: machine(), load: [load0, load1], floorOverOtlp: ceiling, wireBudget: wire, args: { ...args, only: args.only && [...args.only] }, workload: workloadNote, summaries, scale: scaleResult, live: liveResult, serve: serveResult, process: proc, targets, totalS };
   mkdirSync(new URL('../.bench-out/', import.meta.url), { recursive: true });
   writeFileSync(new URL('../.bench-out/bench-results.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
   if (args.md) console.log(`\n${markdown(result.date, summaries, scaleResult, targets, workloadNote, ceiling)}`);
