@@ -9,9 +9,9 @@ const argv = process.argv.slice(2);
 const endpoint = argv[argv.indexOf('--endpoint') + 1];
 const dash = argv.indexOf('--');
 const start = new Date().toISOString();
-// The ID from Math.random, not node:crypto: run's IDs are made so too (one module less to load).
 const child = spawn(argv[dash + 1], argv.slice(dash + 2), { stdio: 'inherit' });
 child.on('exit', (code) => {
+  // The ID from Math.random, not node:crypto: run's IDs are made so too (one module less to load).
   const body = JSON.stringify({ data: { type: 'cipipeline_resource_request', attributes: { provider_name: 'bare', resource: {
     level: 'pipeline', unique_id: Math.random().toString(16).slice(2).padEnd(32, '0'), name: 'bare', url: 'https://ci.example/bench',
     start, end: new Date().toISOString(), status: code === 0 ? 'success' : 'error', partial_retry: false } } } });

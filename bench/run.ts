@@ -3,7 +3,7 @@
 //                [-- --workloads typical,git] [-- --cpu-profile DIR]`
 // --ab DIR adds a row for the exporter of DIR (a copy of src/, e.g. before a change), so that
 // an optimisation is measured against its baseline in the same interleaved rounds.
-// Throughput of four ways to ship the same spans, interleaved round by round in one process,
+// Throughput of the ways to ship the same spans, interleaved round by round in one process,
 // on two workloads side by side (git on the pipeline span only; `ci.git.*` on every span), then
 // the scale scenario (one pipeline of 1,000 and of 100,000 steps), then the figures that need
 // fresh processes (module load, short-lived CI process, memory per held span), then the targets.
