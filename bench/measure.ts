@@ -33,6 +33,11 @@ export interface Sample {
    * there is none): on a shared 2-core machine a stall can be mostly the scheduler's.
    */
   stallWaitMs: number;
+  /**
+   * The longest single GC pause on this thread during the run (0 when none was recorded): beside
+   * a stall, it tells a stall the collector made from one the scheduler or the code made.
+   */
+  maxGcPauseMs: number;
 }
 
 /** The main thread's run-queue wait so far, in ns (`/proc/thread-self/schedstat`), or undefined off Linux. */
@@ -87,8 +92,14 @@ export async function measure(run: () => Promise<void>, beforeClock?: () => Prom
   // the ~1 ms intervals it records meanwhile cannot raise the max.
   await sleep(3);
   let gcMs = 0;
+  let maxGcPauseMs = 0;
   const count = (entries: readonly PerformanceEntry[]): void => {
-    for (const e of entries) if (e.startTime >= t0 && e.startTime < t1) gcMs += e.duration;
+    for (const e of entries) {
+      if (e.startTime >= t0 && e.startTime < t1) {
+        gcMs += e.duration;
+        if (e.duration > maxGcPauseMs) maxGcPauseMs = e.duration;
+      }
+    }
   };
   const gcs = new PerformanceObserver((list) => count(list.getEntries()));
   gcs.observe({ entryTypes: ['gc'] });
@@ -114,11 +125,15 @@ export async function measure(run: () => Promise<void>, beforeClock?: () => Prom
     maxStallMs: eld.count > 0 ? eld.max / 1e6 : 0,
     gcMs,
     stallWaitMs,
+    maxGcPauseMs,
   };
 }
 
-/** A stall figure and the part of it the main thread spent waiting for a core: they travel together. */
-export type Stall = Pick<Sample, 'maxStallMs' | 'stallWaitMs'>;
+/**
+ * A stall figure, the part of it the main thread spent waiting for a core, and the longest GC
+ * pause of the same run: they travel together.
+ */
+export type Stall = Pick<Sample, 'maxStallMs' | 'stallWaitMs' | 'maxGcPauseMs'>;
 
 /** The one with the longest stall (the first of equals); `xs` is not empty. */
 export function worstStall<T extends Stall>(xs: readonly T[]): T {

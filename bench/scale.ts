@@ -27,6 +27,8 @@ export interface ScaleRow {
   maxStallMs: number;
   /** Of that stall, the time the main thread waited for a core (NaN off Linux; see measure.ts). */
   stallWaitMs: number;
+  /** The longest GC pause of the run with that stall. */
+  maxGcPauseMs: number;
 }
 
 export interface ScaleResult {
@@ -55,6 +57,7 @@ interface RunResult {
   heapDelta: number;
   maxStallMs: number;
   stallWaitMs: number;
+  maxGcPauseMs: number;
   /** Stalls of phase A (everything but the pipeline span: filing) and B (resolving, delivery). */
   stallA: number;
   stallB: number;
@@ -101,6 +104,7 @@ export async function runOne(make: ExporterFactory, sink: Sink, spans: readonly 
     heapDelta,
     maxStallMs: worst.maxStallMs,
     stallWaitMs: worst.stallWaitMs,
+    maxGcPauseMs: worst.maxGcPauseMs,
     stallA: a.maxStallMs,
     stallB: b.maxStallMs,
   };
@@ -142,6 +146,7 @@ export async function scale(
       heapBytesPerPending: median(results.map((r) => (r.pending > 0 ? r.heapDelta / r.pending : NaN))),
       maxStallMs: worst.maxStallMs,
       stallWaitMs: worst.stallWaitMs,
+      maxGcPauseMs: worst.maxGcPauseMs,
     };
     opts.log(
       `scale: ${steps} steps: ${row.usPerSpan.toFixed(2)} µs/span, ${Math.round(row.heapBytesPerPending)} B/pending, stall ${row.maxStallMs.toFixed(1)} ms`,
