@@ -183,6 +183,18 @@ export function officialClient(port: number, spans: readonly ReadableSpan[]): Co
   };
 }
 
+/** One POST of a prebuilt body for the hand-written contenders; anything but the sink's 202 fails the run. */
+async function post(pool: Pool, path: string, body: string | Buffer, who: string): Promise<void> {
+  const res = await pool.request({
+    method: 'POST',
+    path,
+    headers: { 'content-type': 'application/json', 'dd-api-key': 'bench-key' },
+    body,
+  });
+  await res.body.dump();
+  if (res.statusCode !== 202) throw new Error(`${who}: HTTP ${res.statusCode}`);
+}
+
 /**
  * (4) The floor: events already built as plain objects (untimed), then only what no exporter
  * can avoid: JSON.stringify of 1000-event bodies and undici POSTs, IN_FLIGHT at a time on
@@ -203,15 +215,7 @@ export function floor(origin: string, path: string, events: readonly HandEvent[]
         while (next < events.length) {
           const chunk = events.slice(next, next + 1000);
           next += chunk.length;
-          const body = JSON.stringify({ data: chunk });
-          const res = await p.request({
-            method: 'POST',
-            path,
-            headers: { 'content-type': 'application/json', 'dd-api-key': 'bench-key' },
-            body,
-          });
-          await res.body.dump();
-          if (res.statusCode !== 202) throw new Error(`floor: HTTP ${res.statusCode}`);
+          await post(p, path, JSON.stringify({ data: chunk }), 'floor');
         }
       };
       await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
@@ -240,16 +244,7 @@ export function transportAlone(origin: string, path: string, events: readonly Ha
     },
     async run() {
       const p = pool as Pool;
-      for (const body of bodies) {
-        const res = await p.request({
-          method: 'POST',
-          path,
-          headers: { 'content-type': 'application/json', 'dd-api-key': 'bench-key' },
-          body,
-        });
-        await res.body.dump();
-        if (res.statusCode !== 202) throw new Error(`transport: HTTP ${res.statusCode}`);
-      }
+      for (const body of bodies) await post(p, path, body, 'transport');
     },
     async teardown() {
       await pool?.close();
