@@ -6,13 +6,23 @@
 // in our process cannot be killed. So these files are opened without blocking, and read only
 // when they are regular files of a bounded size.
 //
-// Through node:fs's callback API, not node:fs/promises: that one loads about ten more Node
+// Through node:fs's callback API (promisified), not node:fs/promises: that one loads about ten more Node
 // internals (its FileHandle, readline, watchers) that nothing else in a `run` needs, a few ms
 // of start-up on a slow machine; node:fs is loaded with Node itself.
 import { close, constants, fstat, open, read, readdir, stat, type Dirent, type Stats } from 'node:fs';
+import { promisify } from 'node:util';
 
 /** Opening a FIFO for reading waits for a writer unless O_NONBLOCK is set (Windows has neither). */
 const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
+
+const openFd = promisify(open);
+const fstatFd = promisify(fstat);
+const readFd = promisify(read);
+const readdirP = promisify(readdir);
+const statP = promisify(stat);
+const closeP = promisify(close);
+/** A close that fails has nothing left to release: its error is not the caller's. */
+const closeFd = (fd: number): Promise<void> => closeP(fd).catch(() => undefined);
 
 /** The path is there, but is no regular file of at most the size asked for. */
 export class NotRegularFile extends Error {
@@ -30,37 +40,27 @@ export interface RegularFile {
   close(): Promise<void>;
 }
 
-const settle =
-  <T>(resolve: (v: T) => void, reject: (e: unknown) => void) =>
-  (err: NodeJS.ErrnoException | null, value: T): void => {
-    if (err) reject(err);
-    else resolve(value);
-  };
-
 /** `stat` (follows symlinks), as a promise. */
-export const statPath = (path: string): Promise<Stats> => new Promise((resolve, reject) => stat(path, settle(resolve, reject)));
+export const statPath = (path: string): Promise<Stats> => statP(path);
 
 /** A directory's names, as a promise. */
-export const readDirNames = (path: string): Promise<string[]> => new Promise((resolve, reject) => readdir(path, settle(resolve, reject)));
+export const readDirNames = (path: string): Promise<string[]> => readdirP(path);
 
 /** A directory's entries with their types, as a promise. */
-export const readDirEntries = (path: string): Promise<Dirent[]> =>
-  new Promise((resolve, reject) => readdir(path, { withFileTypes: true }, settle(resolve, reject)));
-
-const closeFd = (fd: number): Promise<void> => new Promise((resolve) => close(fd, () => resolve()));
+export const readDirEntries = (path: string): Promise<Dirent[]> => readdirP(path, { withFileTypes: true });
 
 /**
  * `path` opened if it is a regular file (after symlinks). Rejects as `open` does (ENOENT,
  * EACCES…), or with NotRegularFile.
  */
 export async function openRegular(path: string): Promise<RegularFile> {
-  const fd = await new Promise<number>((resolve, reject) => open(path, OPEN_FLAGS, settle(resolve, reject)));
+  const fd = await openFd(path, OPEN_FLAGS);
   try {
-    const s = await new Promise<Stats>((resolve, reject) => fstat(fd, settle(resolve, reject)));
+    const s = await fstatFd(fd);
     if (!s.isFile()) throw new NotRegularFile(path, 'not a regular file');
     return {
       size: s.size,
-      read: (buf, offset, length, position) => new Promise((resolve, reject) => read(fd, buf, offset, length, position, settle(resolve, reject))),
+      read: async (buf, offset, length, position) => (await readFd(fd, buf, offset, length, position)).bytesRead,
       close: () => closeFd(fd),
     };
   } catch (err) {
