@@ -207,7 +207,7 @@ export class DatadogCIPipelineExporter implements SpanExporter {
       return;
     }
     try {
-      store.add(span, level);
+      store.add(span, level, this.now);
     } catch (err) {
       if (level) this.diagnostics.counters.dropped.invalid++;
       this.internalError('filing a span', err);

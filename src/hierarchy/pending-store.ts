@@ -1,7 +1,8 @@
 // Rebuilds the pipeline → stage → job → step hierarchy from parent span IDs while spans arrive
 // children-first, across export() calls, with many traces interleaved.
 //
-// Every span (labelled or not) becomes a node, in a map per trace ID keyed by span ID. A node's
+// Every span (labelled or not) becomes a node, in a map per trace ID keyed by span ID (once
+// resolved, the map keeps its lineage instead: see Trace). A node's
 // lineage (what it inherits from labelled ancestors) is known at once for a pipeline, a trace
 // root, or a span whose parent lives in another process; otherwise when its parent resolves.
 // Until then it is held, and registered on its parent (a placeholder if the parent has not
@@ -45,8 +46,15 @@ export interface HierarchyLimits {
   maxAgeMs: number;
 }
 
-/** One trace's nodes by span ID; it knows its trace ID, so that its nodes need not each hold it. */
-class Trace extends Map<string, Node> {
+/**
+ * One trace's spans by span ID; it knows its trace ID, so that its nodes need not each hold it.
+ * A span still held or being resolved is a Node; a resolved one is remembered as its lineage
+ * alone (what a late child inherits). Most lineages are shared (a step passes on its job's), so
+ * a remembered span costs a map entry and two FIFO slots, and its Node dies young: with 100,000
+ * remembered spans, every young-generation collection copied and promoted the Nodes resolved
+ * since the last one, about a fifth of the CPU path's time.
+ */
+class Trace extends Map<string, Node | Lineage> {
   constructor(readonly traceId: string) {
     super();
   }
@@ -147,6 +155,46 @@ class Fifo<T> {
   }
 }
 
+/**
+ * The resolved spans in resolution order: trace, span ID and the lineage remembered, three
+ * consecutive slots of one array (no object per entry, one array to grow). A FIFO with a moving
+ * head, compacted now and then.
+ */
+class ResolvedFifo {
+  private items: Array<Trace | string | Lineage | undefined> = [];
+  private head = 0;
+
+  /** The entry the last shift() removed (fields, not a returned object: no allocation per call). */
+  trace: Trace | undefined;
+  spanId: string | undefined;
+  lineage: Lineage | undefined;
+
+  push(trace: Trace, spanId: string, lineage: Lineage): void {
+    this.items.push(trace, spanId, lineage);
+  }
+
+  /** Removes the oldest entry into trace/spanId/lineage; false when empty. */
+  shift(): boolean {
+    const items = this.items;
+    const i = this.head;
+    if (i >= items.length) return false;
+    this.trace = items[i] as Trace;
+    this.spanId = items[i + 1] as string;
+    this.lineage = items[i + 2] as Lineage;
+    // Cleared at once: the FIFO must not keep a forgotten trace's map alive until compaction.
+    items[i] = items[i + 2] = undefined;
+    this.head = i + 3;
+    if (this.head >= items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 3072 && this.head * 2 > items.length) {
+      this.items = items.slice(this.head);
+      this.head = 0;
+    }
+    return true;
+  }
+}
+
 const isHeld = (n: Node): boolean => n.held === true;
 
 /** Nodes drain() marks released per span it resolves (see releaseSome). */
@@ -168,8 +216,8 @@ export class PendingStore<L extends string = Level> {
   private heldCount = 0;
   /** Of those, the labelled ones: what getCounters().pending reports (unlabelled spans become no event). */
   private heldLabelled = 0;
-  /** Keys of resolved nodes in resolution order, so the oldest is forgotten first. */
-  private readonly resolvedOrder = new Fifo<Node>();
+  /** Resolved spans in resolution order, so the oldest is forgotten first. */
+  private readonly resolvedOrder = new ResolvedFifo();
   private resolvedCount = 0;
 
   /** Node ages are kept in ms since this time (see Node.endMs). */
@@ -206,15 +254,17 @@ export class PendingStore<L extends string = Level> {
     return this.heldLabelled;
   }
 
-  add(span: SpanData, level: L | undefined): void {
+  /** `arrival`: epoch ms now (the caller's clock, read once per export() call). */
+  add(span: SpanData, level: L | undefined, arrival = Date.now()): void {
     const { traceId, spanId } = span.spanContext();
     let trace = this.traces.get(traceId);
     if (!trace) {
       trace = new Trace(traceId);
       this.traces.set(traceId, trace);
     }
-    let node = trace.get(spanId);
-    if (node && (node.span || node.lineage)) return; // the same span exported twice
+    const known = trace.get(spanId);
+    if (known !== undefined && (!(known instanceof Node) || known.span || known.lineage)) return; // the same span exported twice
+    let node = known;
     if (!node) {
       node = new Node(spanId, trace);
       trace.set(spanId, node);
@@ -229,7 +279,13 @@ export class PendingStore<L extends string = Level> {
       this.resolveFrom(node, EMPTY_LINEAGE);
       return;
     }
-    let parentNode = trace.get(parent.spanId);
+    const up = trace.get(parent.spanId);
+    if (up !== undefined && !(up instanceof Node)) {
+      node.span = span;
+      this.resolveFrom(node, up); // its parent is resolved: `up` is its lineage
+      return;
+    }
+    let parentNode = up;
     if (parentNode?.lineage) {
       node.span = span;
       this.resolveFrom(node, parentNode.lineage);
@@ -245,7 +301,6 @@ export class PendingStore<L extends string = Level> {
     // Not later than its arrival: a NaN or far-future end must not keep it (and, as expire()
     // stops at the first span not yet too old, everything behind it) from ever expiring.
     const endMs = hrTimeToMs(span.endTime);
-    const arrival = Date.now();
     node.endMs = Math.floor(endMs < arrival ? endMs : arrival) - this.epoch;
     (parentNode.waiting ??= []).push(node);
     parentNode.live++;
@@ -334,7 +389,7 @@ export class PendingStore<L extends string = Level> {
       let lineage = fromParent;
       if (node.level) lineage = this.callbacks.resolve(span, node.level as L, fromParent, node.level === VOCAB ? () => arrived(node) : undefined);
       node.lineage = lineage;
-      this.remember(node);
+      this.remember(node, lineage);
       const waiting = node.waiting;
       if (waiting) {
         node.waiting = undefined;
@@ -406,20 +461,25 @@ export class PendingStore<L extends string = Level> {
     if (node.level) this.heldLabelled--;
   }
 
-  private remember(node: Node): void {
-    this.resolvedOrder.push(node);
+  /** From now on the span is its lineage in its trace's map (see Trace), until forgotten. */
+  private remember(node: Node, lineage: Lineage): void {
+    const t = node.trace;
+    if (t.get(node.spanId) === node) t.set(node.spanId, lineage);
+    this.resolvedOrder.push(t, node.spanId, lineage);
     if (++this.resolvedCount <= this.limits.maxRememberedSpans) return;
-    const old = this.resolvedOrder.shift()!;
     this.resolvedCount--;
     // Children of a resolved node resolve on arrival, so none can be waiting on it: forgetting
     // it loses nothing held, only the lineage of a child that would end after it is forgotten.
-    if (old.lineage && !old.live) this.forget(old);
+    const old = this.resolvedOrder;
+    if (old.shift() && old.trace!.get(old.spanId!) === old.lineage) this.drop(old.trace!, old.spanId!);
   }
 
   private forget(node: Node): void {
-    const t = node.trace;
-    if (t.get(node.spanId) !== node) return;
-    t.delete(node.spanId);
+    if (node.trace.get(node.spanId) === node) this.drop(node.trace, node.spanId);
+  }
+
+  private drop(t: Trace, spanId: string): void {
+    t.delete(spanId);
     if (t.size === 0 && this.traces.get(t.traceId) === t) this.traces.delete(t.traceId);
   }
 
