@@ -10,10 +10,10 @@ import { readCiAttributes, type CiAttributes } from './mapping/attributes.js';
 import { LEVEL_ATTRIBUTE, LEVELS, parseLevel, type Level } from './mapping/fields.js';
 import { mapSpanParts, parentOf, type Defaults, type Lineage, type SpanData } from './mapping/transform.js';
 import type { ResolvedOptions } from './options.js';
-import { eventJson } from './serialization/event-json.js';
+import { buildEvent } from './serialization/event-json.js';
 import { validateEvent } from './validation/validate.js';
 import { detectCiEnvironment, detectGit, sendableGit, withLocalGit, type DetectedEnvironment } from './detect/index.js';
-import { apiKeyNeedle, redactApiKey, scrubEvent, type ScrubConfig } from './mapping/scrub.js';
+import { apiKeyNeedle, scrubEvent, type ScrubConfig } from './mapping/scrub.js';
 import { datadogFallback, VOCABULARY_NAMES, VocabularyRegistry, type VocabSpan } from './vocabularies/index.js';
 
 interface ResourceInfo {
@@ -109,8 +109,7 @@ export class EventBuilder {
       this.diagnostics.drop(verdict.reason, 1, verdict.problem.kind, `${verdict.problem.message} (reported once; see getCounters().dropped)`);
       return mapped.lineage;
     }
-    const json = redactApiKey(eventJson(mapped.resource, mapped.shared, mapped.envelope), this.keyNeedle);
-    out.push({ json, bytes: Buffer.byteLength(json), timeMs: mapped.timeMs, describe: what });
+    out.push(buildEvent(mapped.resource, mapped.shared, mapped.envelope, this.keyNeedle, mapped.timeMs, what));
     this.diagnostics.counters.eventsReady++;
     return mapped.lineage;
   }

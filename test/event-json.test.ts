@@ -7,7 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { EVENT_TYPE, eventJson } from '../src/serialization/event-json.js';
+import { EVENT_TYPE, buildEvent, eventJson } from '../src/serialization/event-json.js';
+import { apiKeyNeedle, redactApiKey } from '../src/mapping/scrub.js';
 import type { SharedFields } from '../src/mapping/shared.js';
 import type { Envelope, Resource } from '../src/mapping/transform.js';
 
@@ -110,4 +111,45 @@ test('eventJson: every adversarial string in every position', () => {
     const e: Envelope = { provider_name: s, env: s, service: s };
     assert.equal(eventJson(o, sh, e), plain(o, sh, e));
   }
+});
+
+// buildEvent keeps an event in parts and redacts each alone (see event-json.ts): its text must be
+// that of the joined path, and its byte count that text's UTF-8 length, whatever the key is and
+// wherever it appears (in own fields, shared ones, the envelope, across parts, in the constant
+// prefix) — a real key (32 hex digits), keys made of JSON's structural characters, and keys cut
+// from the event's own text.
+const KEYS = ['0123456789abcdef0123456789abcdef', 'attributes', 'cipipeline_resource_request', 'level":"step', '"},"provider', 'x\\y\u0001z\ud800', 'é日本語の鍵です', undefined];
+test('buildEvent: the joined JSON, redacted of the key, and its UTF-8 length, for any key (property)', () => {
+  let previousShared: SharedFields | undefined;
+  fc.assert(
+    fc.property(own, shared, envelope, fc.boolean(), fc.constantFrom(...KEYS), fc.nat(), (o, s0, e, reuse, key0, cut) => {
+      const s = reuse && previousShared !== undefined ? previousShared : s0;
+      previousShared = s;
+      if (s !== undefined && Object.keys(o).some((k) => k in s)) return;
+      const joined = eventJson(o, s, e);
+      // Now and then the key is a piece of the event's own text: it is then found for sure.
+      const key = key0 === undefined && joined.length > 16 ? joined.slice(cut % (joined.length - 12), (cut % (joined.length - 12)) + 12) : key0;
+      const needle = apiKeyNeedle(key);
+      const expected = redactApiKey(joined, needle);
+      for (let i = 0; i < 2; i++) {
+        const ev = buildEvent(o, s, e, needle, 1, () => 'x');
+        assert.equal(ev.json, expected);
+        assert.equal(ev.bytes, Buffer.byteLength(expected));
+        if (needle !== undefined) assert.ok(!ev.json.includes(needle), 'the key is gone');
+      }
+    }),
+    { numRuns: 2000, seed: Number(process.env.FC_SEED ?? 4242) },
+  );
+});
+
+test('buildEvent: a key in every part is redacted in each, and the part-wise path is taken for a real key', () => {
+  const key = '0123456789abcdef0123456789abcdef';
+  const needle = apiKeyNeedle(key);
+  const o = object([['level', 'job'], ['name', `n-${key}`], ['url', key]]) as Resource;
+  const sh: SharedFields = { pipeline_unique_id: key, pipeline_name: 'p', git: { message: `m ${key} m` } };
+  const e: Envelope = { provider_name: 'custom', service: key };
+  const ev = buildEvent(o, sh, e, needle, 1, () => 'x');
+  assert.equal(ev.json, redactApiKey(eventJson(o, sh, e), needle));
+  assert.equal(ev.json.split('[redacted]').length - 1, 5);
+  assert.equal(Object.getOwnPropertyDescriptor(ev, 'json'), undefined, 'kept in parts (json is joined on demand)');
 });
