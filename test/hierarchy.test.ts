@@ -455,6 +455,34 @@ test('remembered resolved spans are bounded: past maxRememberedSpans the oldest 
   assert.deepEqual(resolved.at(-1), { name: 'late', level: 'step', path: '' });
 });
 
+test('remembered resolved spans past several thousand: exactly the last maxRememberedSpans are kept, oldest forgotten first', () => {
+  // Enough for the FIFO of resolved spans to span several of its chunks (1,024 spans each).
+  const keep = 2_500;
+  const jobs = 6_000;
+  const { store, resolved, feed } = recordingStore({ maxRememberedSpans: keep });
+  const t = new TraceBuilder().add('p', 'pipeline');
+  for (let i = 0; i < jobs; i++) t.add(`j${i}`, 'job', 'p').add(`late${i}`, 'step', `j${i}`);
+  for (let i = 0; i < jobs; i++) feed(t, `j${i}`);
+  feed(t, 'p');
+  const order = resolved.map((r) => r.name);
+  assert.equal(order.length, 1 + jobs);
+  // Remembered: the last `keep` resolved. Each late child resolved is remembered in turn and
+  // forgets the oldest, so the oldest remembered is probed first.
+  const probe = (job: string): boolean => {
+    const before = resolved.length;
+    feed(t, job.replace('j', 'late'));
+    return resolved.length > before;
+  };
+  const oldest = order[order.length - keep]!;
+  assert.equal(probe(oldest), true, `the oldest job remembered (${oldest}) still gives its late child a lineage`);
+  assert.equal(resolved.at(-1)!.path, `p/${oldest}`);
+  assert.equal(probe(order[order.length - keep - 1]!), false, 'the job resolved before it was forgotten: its late child waits');
+  assert.equal(probe(order[1]!), false);
+  assert.equal(probe(order.at(-1)!), true);
+  assert.equal(resolved.at(-1)!.path, `p/${order.at(-1)}`);
+  assert.equal(store.pendingCount, 2);
+});
+
 // ---------------------------------------------------------------------------------------------
 // Cost
 // ---------------------------------------------------------------------------------------------
