@@ -80,7 +80,7 @@ function ciBuild(): ReadableSpan[] {
 /** What a record of `span` is, as the store makes it. */
 const recordOf = (span: SpanData): HeldSpan => {
   const { traceId, spanId } = span.spanContext();
-  return new HeldSpan(span, traceId, spanId, parentOf(span)?.spanId);
+  return HeldSpan.of(span, traceId, spanId, parentOf(span)?.spanId);
 };
 
 /**
@@ -167,7 +167,8 @@ test('a span held by the exporter (its ancestors not yet arrived) no longer keep
   const gc = runInNewContext('gc') as () => void;
   const exporter = new DatadogCIPipelineExporter({ endpoint: 'http://127.0.0.1:9/api/v2/ci/pipeline', apiKey: 'k', logger: () => undefined, detectEnvironment: false });
   const refs: Array<WeakRef<object>> = [];
-  const count = 200;
+  // Past 4,096 held spans the store keeps records instead of HeldSpans (record.ts): both forms.
+  const count = 5_000;
   // Only the exporter receives the ended spans: this processor forwards them and forgets them.
   await (async () => {
     let batch: ReadableSpan[] = [];
@@ -224,4 +225,37 @@ test('a span the record cannot be made from (a links getter that throws) is held
   assert.deepEqual(resolved.map((s) => s.name), ['pipeline-0000000000000001', 'job-0000000000000003', 'job-0000000000000002']);
   assert.equal(resolved[2], odd, 'held as it is');
   assert.ok(resolved[1] instanceof HeldSpan, 'held as a record');
+});
+
+test('spans held among many (kept as records) are read exactly as the few held first (kept as HeldSpans)', () => {
+  const resolved: SpanData[] = [];
+  const store = new PendingStore({ maxPendingSpans: 100_000, maxRememberedSpans: 100_000, maxAgeMs: 3_600_000 }, { resolve: (s, _l, i) => (resolved.push(s), i), evict() {} });
+  const traceId = 'cd'.repeat(16);
+  const id = (n: number): string => n.toString(16).padStart(16, '0');
+  const made = (n: number, parent: number | undefined, level: string, extra: Partial<SpanData> = {}): SpanData => ({
+    name: `${level}-${n}`,
+    spanContext: () => ({ traceId, spanId: id(n) }),
+    parentSpanContext: parent === undefined ? undefined : { spanId: id(parent) },
+    startTime: [Math.floor(NOW / 1000) - 2, n],
+    endTime: [Math.floor(NOW / 1000) - 1, n + 1],
+    status: n % 7 === 0 ? { code: SpanStatusCode.ERROR, message: `m${n}` } : { code: SpanStatusCode.OK },
+    attributes: { 'ci.level': level, n },
+    events: n % 5 === 0 ? [{ name: 'log' }, { name: 'exception', attributes: { 'exception.message': `e${n}` } }] : [],
+    resource: { attributes: {} },
+    ...extra,
+  });
+  const steps: SpanData[] = [];
+  for (let n = 3; n < 6_003; n++) steps.push(made(n, 2, 'step', n % 11 === 0 ? ({ links: [{ context: { traceId, spanId: id(1) } }] } as Partial<SpanData>) : {}));
+  for (const s of steps) store.add(s, 'step');
+  assert.equal(store.pendingCount, steps.length);
+  store.add(made(2, 1, 'job'), 'job');
+  store.add(made(1, undefined, 'pipeline'), 'pipeline');
+  assert.equal(store.pendingCount, 0);
+  const byId = new Map(resolved.map((s) => [s.spanContext().spanId, s]));
+  for (const s of steps) {
+    const got = byId.get(s.spanContext().spanId)!;
+    assert.ok(got instanceof HeldSpan, `${s.name} is read as a HeldSpan`);
+    const want = HeldSpan.of(s, traceId, s.spanContext().spanId, id(2));
+    assert.deepEqual({ ...got, events: got.events, links: got.links, startTime: got.startTime, endTime: got.endTime }, { ...want, events: want.events, links: want.links, startTime: want.startTime, endTime: want.endTime }, s.name);
+  }
 });

@@ -16,7 +16,7 @@
 import type { Level } from '../mapping/fields.js';
 import { hrTimeToMs } from '../mapping/time.js';
 import { EMPTY_LINEAGE, parentOf, type Lineage, type SpanData } from '../mapping/transform.js';
-import { holdable } from './record.js';
+import { HeldSpan, holdable, holdableRecord, type HeldRecord } from './record.js';
 
 /**
  * A span without `ci.level` that another tool's vocabulary recognises: whether it is an event,
@@ -67,8 +67,10 @@ class Trace extends Map<string, Node | Lineage> {
  * each field counts: see record.ts for the held span itself.
  */
 class Node {
-  /** Set while held or being resolved (a HeldSpan while held: record.ts). */
+  /** Set while held (a HeldSpan, see record.ts, unless the span could not be read) or being resolved. */
   span: SpanData | undefined = undefined;
+  /** Instead of `span`, while held among many held spans (record.ts says why). */
+  record: HeldRecord | undefined = undefined;
   /** Labelled level (or VOCAB), if any: the store's L. */
   level: string | undefined = undefined;
   /** Set once resolved. */
@@ -91,12 +93,21 @@ class Node {
     /** The map of this node's trace that holds it. */
     readonly trace: Trace,
   ) {}
-
-  /** In the held set (waiting for its parent). */
-  get held(): boolean {
-    return this.parentNode !== undefined;
-  }
 }
+
+/**
+ * A node made by an object literal, with the class's fields in the same order: among many held
+ * spans, nodes are made this way, for the reason record.ts gives for records (V8 pretenures a
+ * literal's allocation site whose objects survive; not `new` of a class). The class stays for
+ * the common case: nodes of a build whose spans arrive about when their pipeline does die
+ * young, and made by the literal (then pretenured) they made the CPU path ~70 % slower.
+ */
+function nodeLiteral(spanId: string, trace: Trace): Node {
+  return { span: undefined, record: undefined, level: undefined, lineage: undefined, waiting: undefined, live: 0, parentNode: undefined, endMs: undefined, spanId, trace };
+}
+
+/** A trace map's value is a node (held, being resolved, a placeholder) or a resolved span's lineage (which has no `trace`). */
+const isNode = (x: Node | Lineage): x is Node => (x as { trace?: unknown }).trace !== undefined;
 
 /**
  * First-in first-out with removal by marking: arrays with a moving head, compacted now and then.
@@ -208,7 +219,20 @@ class ResolvedFifo {
 /** Entries per chunk of ResolvedFifo: 1,024 spans. */
 const RESOLVED_CHUNK = 3 * 1024;
 
-const isHeld = (n: Node): boolean => n.held === true;
+/** In the held set (waiting for its parent). */
+const isHeld = (n: Node): boolean => n.parentNode !== undefined;
+
+/** Whether the node has its span (held or being resolved), as opposed to a placeholder or a done node. */
+const hasSpan = (n: Node): boolean => n.span !== undefined || n.record !== undefined;
+
+/** The node's span as the callbacks read it. */
+const spanOf = (n: Node): SpanData | undefined => (n.record !== undefined ? HeldSpan.view(n.record) : n.span);
+
+/**
+ * Held spans beyond which a newly held span is kept as a HeldRecord rather than a HeldSpan
+ * (record.ts): below it, the spans of a build arrive about when their pipeline does, and die young.
+ */
+const RECORDS_FROM = 4096;
 
 /** Nodes drain() marks released per span it resolves (see releaseSome). */
 const RELEASE_PER_RESOLVE = 8;
@@ -216,7 +240,7 @@ const RELEASE_PER_RESOLVE = 8;
 /** The children of `node` that arrived and wait for it (a vocabulary reads them: queue spans, a stage's jobs). */
 function arrived(node: Node): SpanData[] {
   const out: SpanData[] = [];
-  if (node.waiting) for (const c of node.waiting) if (c.span) out.push(c.span);
+  if (node.waiting) for (const c of node.waiting) if (hasSpan(c)) out.push(spanOf(c)!);
   return out;
 }
 
@@ -276,10 +300,10 @@ export class PendingStore<L extends string = Level> {
       this.traces.set(traceId, trace);
     }
     const known = trace.get(spanId);
-    if (known !== undefined && (!(known instanceof Node) || known.span || known.lineage)) return; // the same span exported twice
+    if (known !== undefined && (!isNode(known) || hasSpan(known) || known.lineage)) return; // the same span exported twice
     let node = known;
     if (!node) {
-      node = new Node(spanId, trace);
+      node = this.newNode(spanId, trace);
       trace.set(spanId, node);
     }
     if (level) node.level = level;
@@ -293,7 +317,7 @@ export class PendingStore<L extends string = Level> {
       return;
     }
     const up = trace.get(parent.spanId);
-    if (up !== undefined && !(up instanceof Node)) {
+    if (up !== undefined && !isNode(up)) {
       node.span = span;
       this.resolveFrom(node, up); // its parent is resolved: `up` is its lineage
       return;
@@ -305,11 +329,12 @@ export class PendingStore<L extends string = Level> {
       return;
     }
     if (!parentNode) {
-      parentNode = new Node(parent.spanId, trace);
+      parentNode = this.newNode(parent.spanId, trace);
       trace.set(parent.spanId, parentNode);
     }
     // Held: possibly for the whole build. Keep a compact record, not the span object (record.ts).
-    node.span = holdable(span, traceId, spanId, parent.spanId);
+    if (this.heldCount < RECORDS_FROM) node.span = holdable(span, traceId, spanId, parent.spanId) ?? span;
+    else if ((node.record = holdableRecord(span, traceId, spanId, parent.spanId)) === undefined) node.span = span;
     node.parentNode = parentNode;
     // Not later than its arrival: a NaN or far-future end must not keep it (and, as expire()
     // stops at the first span not yet too old, everything behind it) from ever expiring.
@@ -328,6 +353,10 @@ export class PendingStore<L extends string = Level> {
     while (this.heldCount > this.limits.maxPendingSpans && this.releasing.length === 0) {
       this.evictHeld(this.heldOrder.peek(isHeld)!, 'pending_overflow');
     }
+  }
+
+  private newNode(spanId: string, trace: Trace): Node {
+    return this.heldCount < RECORDS_FROM ? new Node(spanId, trace) : nodeLiteral(spanId, trace);
   }
 
   /** Drops held spans that ended more than maxAgeMs before `now`. */
@@ -349,9 +378,9 @@ export class PendingStore<L extends string = Level> {
   resolveOrphans(): void {
     const held = this.heldOrder.toArray();
     for (const node of held) {
-      if (!node.held) continue; // resolved meanwhile as part of another chain
+      if (!isHeld(node)) continue; // resolved meanwhile as part of another chain
       const parent = node.parentNode;
-      if (parent && (parent.span || parent.lineage)) continue; // its parent is here: resolved via it
+      if (parent && (hasSpan(parent) || parent.lineage)) continue; // its parent is here: resolved via it
       this.resolveFrom(node, EMPTY_LINEAGE);
     }
     // What is still held now waits on a parent that is itself held, and so on up: a chain that
@@ -362,15 +391,15 @@ export class PendingStore<L extends string = Level> {
     const walked = new Map<Node, number>();
     let walk = 0;
     for (const node of held) {
-      if (!node.held || walked.has(node)) continue;
+      if (!isHeld(node) || walked.has(node)) continue;
       walk++;
       let x: Node | undefined = node;
-      while (x?.held && !walked.has(x)) {
+      while (x !== undefined && isHeld(x) && !walked.has(x)) {
         walked.set(x, walk);
         x = x.parentNode;
       }
-      if (!x || !x.held || walked.get(x) !== walk) continue;
-      if (x.span) this.callbacks.cycle?.(x.span, x.level as L | undefined);
+      if (!x || !isHeld(x) || walked.get(x) !== walk) continue;
+      if (hasSpan(x)) this.callbacks.cycle?.(spanOf(x)!, x.level as L | undefined);
       this.resolveFrom(x, EMPTY_LINEAGE);
     }
   }
@@ -394,10 +423,11 @@ export class PendingStore<L extends string = Level> {
     while (work.length > 0 && done < budget) {
       const node = work.pop()!;
       const fromParent = this.workLineage.pop()!;
-      const span = node.span;
+      const span = spanOf(node);
       if (!span) continue; // evicted while waiting
       done++;
       node.span = undefined;
+      node.record = undefined;
       node.parentNode = undefined;
       let lineage = fromParent;
       if (node.level) lineage = this.callbacks.resolve(span, node.level as L, fromParent, node.level === VOCAB ? () => arrived(node) : undefined);
@@ -408,10 +438,10 @@ export class PendingStore<L extends string = Level> {
         node.waiting = undefined;
         node.live = 0;
         for (const child of waiting) {
-          if (!child.span) continue;
+          if (!hasSpan(child)) continue;
           // Released here if the release walk has not reached it yet; its own subtree is then
           // the walk's to mark (the walk skips nodes no longer held).
-          if (child.held) {
+          if (isHeld(child)) {
             this.release(child);
             if (child.waiting) this.releasing.push(child);
           }
@@ -434,9 +464,10 @@ export class PendingStore<L extends string = Level> {
     this.workLineage.length = 0;
     while (stack.length > 0) {
       const node = stack.pop()!;
-      const span = node.span;
+      const span = spanOf(node);
       if (!span) continue;
       node.span = undefined;
+      node.record = undefined;
       if (node.level) this.callbacks.evict(span, node.level as L, 'shutdown');
       if (node.waiting) for (const child of node.waiting) stack.push(child);
       node.waiting = undefined;
@@ -462,13 +493,13 @@ export class PendingStore<L extends string = Level> {
     for (let n = 0; n < max && stack.length > 0; n++) {
       const node = stack.pop()!;
       this.release(node);
-      if (node.waiting) for (const child of node.waiting) if (child.held) stack.push(child);
+      if (node.waiting) for (const child of node.waiting) if (isHeld(child)) stack.push(child);
     }
   }
 
   /** Its ancestors are known: no longer held, so neither counted against the cap nor evicted. */
   private release(node: Node): void {
-    if (!node.held) return;
+    if (!isHeld(node)) return;
     node.parentNode = undefined;
     this.heldCount--;
     if (node.level) this.heldLabelled--;
@@ -497,10 +528,11 @@ export class PendingStore<L extends string = Level> {
   }
 
   private evictHeld(node: Node, reason: EvictReason): void {
-    const span = node.span!;
+    const span = spanOf(node)!;
     const parent = node.parentNode;
     this.release(node); // no longer held
     node.span = undefined;
+    node.record = undefined;
     if (node.level) this.callbacks.evict(span, node.level as L, reason);
     // Its waiting children can no longer resolve through it: they are older, so they were (or
     // will be) evicted first. Forget the node unless something still waits on it.
@@ -508,6 +540,6 @@ export class PendingStore<L extends string = Level> {
     if (!parent) return;
     if (parent.live > 0) parent.live--;
     // A placeholder kept alive only by evicted children goes too.
-    if (parent.live === 0 && !parent.span && !parent.lineage) this.forget(parent);
+    if (parent.live === 0 && !hasSpan(parent) && !parent.lineage) this.forget(parent);
   }
 }
