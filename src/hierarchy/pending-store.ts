@@ -67,10 +67,11 @@ class Trace extends Map<string, Node | Lineage> {
  * each field counts: see record.ts for the held span itself.
  */
 class Node {
-  /** Set while held (a HeldSpan, see record.ts, unless the span could not be read) or being resolved. */
-  span: SpanData | undefined = undefined;
-  /** Instead of `span`, while held among many held spans (record.ts says why). */
-  record: HeldRecord | undefined = undefined;
+  /**
+   * Set while held or being resolved. While held: a HeldSpan, or among many held spans a
+   * HeldRecord (record.ts says why), or the span itself when it could not be read.
+   */
+  span: SpanData | HeldRecord | undefined = undefined;
   /** Labelled level (or VOCAB), if any: the store's L. */
   level: string | undefined = undefined;
   /** Set once resolved. */
@@ -103,7 +104,7 @@ class Node {
  * young, and made by the literal (then pretenured) they made the CPU path ~70 % slower.
  */
 function nodeLiteral(spanId: string, trace: Trace): Node {
-  return { span: undefined, record: undefined, level: undefined, lineage: undefined, waiting: undefined, live: 0, parentNode: undefined, endMs: undefined, spanId, trace };
+  return { span: undefined, level: undefined, lineage: undefined, waiting: undefined, live: 0, parentNode: undefined, endMs: undefined, spanId, trace };
 }
 
 /** A trace map's value is a node (held, being resolved, a placeholder) or a resolved span's lineage (which has no `trace`). */
@@ -223,10 +224,14 @@ const RESOLVED_CHUNK = 3 * 1024;
 const isHeld = (n: Node): boolean => n.parentNode !== undefined;
 
 /** Whether the node has its span (held or being resolved), as opposed to a placeholder or a done node. */
-const hasSpan = (n: Node): boolean => n.span !== undefined || n.record !== undefined;
+const hasSpan = (n: Node): boolean => n.span !== undefined;
 
 /** The node's span as the callbacks read it. */
-const spanOf = (n: Node): SpanData | undefined => (n.record !== undefined ? HeldSpan.view(n.record) : n.span);
+const spanOf = (n: Node): SpanData | undefined => {
+  const s = n.span;
+  // Every span the store is given has spanContext() (span-shape.ts); a record has none.
+  return s === undefined || typeof (s as SpanData).spanContext === 'function' ? (s as SpanData | undefined) : HeldSpan.view(s as HeldRecord);
+};
 
 /**
  * Held spans beyond which a newly held span is kept as a HeldRecord rather than a HeldSpan
@@ -334,7 +339,7 @@ export class PendingStore<L extends string = Level> {
     }
     // Held: possibly for the whole build. Keep a compact record, not the span object (record.ts).
     if (this.heldCount < RECORDS_FROM) node.span = holdable(span, traceId, spanId, parent.spanId) ?? span;
-    else if ((node.record = holdableRecord(span, traceId, spanId, parent.spanId)) === undefined) node.span = span;
+    else node.span = holdableRecord(span, traceId, spanId, parent.spanId) ?? span;
     node.parentNode = parentNode;
     // Not later than its arrival: a NaN or far-future end must not keep it (and, as expire()
     // stops at the first span not yet too old, everything behind it) from ever expiring.
@@ -427,7 +432,6 @@ export class PendingStore<L extends string = Level> {
       if (!span) continue; // evicted while waiting
       done++;
       node.span = undefined;
-      node.record = undefined;
       node.parentNode = undefined;
       let lineage = fromParent;
       if (node.level) lineage = this.callbacks.resolve(span, node.level as L, fromParent, node.level === VOCAB ? () => arrived(node) : undefined);
@@ -467,7 +471,6 @@ export class PendingStore<L extends string = Level> {
       const span = spanOf(node);
       if (!span) continue;
       node.span = undefined;
-      node.record = undefined;
       if (node.level) this.callbacks.evict(span, node.level as L, 'shutdown');
       if (node.waiting) for (const child of node.waiting) stack.push(child);
       node.waiting = undefined;
@@ -532,7 +535,6 @@ export class PendingStore<L extends string = Level> {
     const parent = node.parentNode;
     this.release(node); // no longer held
     node.span = undefined;
-    node.record = undefined;
     if (node.level) this.callbacks.evict(span, node.level as L, reason);
     // Its waiting children can no longer resolve through it: they are older, so they were (or
     // will be) evicted first. Forget the node unless something still waits on it.
