@@ -14,8 +14,9 @@
 // copied, then promoted, every record filed since the one before: 32–48 ms pauses with 100,000
 // steps filed at once. V8 tracks each object literal's allocation site and, once it sees that
 // what it allocates survives, allocates there in the old generation directly (pretenuring); it
-// does not do so for `new` of a class. Records for every held span cost the CPU path ~10 % (a
-// view made per span, and pretenured records that die old), hence the two forms.
+// does not do so for `new` of a class. Made for every held span, records cost the CPU path a few
+// per cent (a view per span at resolve), and nodes made the same way ~70 % (pretenured, they die
+// old): hence the two forms, chosen by the number of spans held (pending-store.ts).
 //
 // Nothing is deep-copied: the attributes, resource and links are the span's own objects
 // (the record only stops the span object itself, and what only it references, from being kept).
