@@ -2,7 +2,7 @@
 // OTLP exporter, and on SIGTERM stops accepting, delivers everything it received, exits 0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EXPORTER_FLAGS } from '../src/cli/exporter-options.js';
@@ -143,13 +143,25 @@ test('serve (bin): SIGTERM while Datadog is unreachable: spools what it received
   down.child.kill('SIGTERM');
   assert.equal(await down.exited, 0, down.err());
   assert.ok(readdirSync(spool).length > 0, 'the spool holds the undelivered events');
+  // What the spool holds, for the message should the next serve fall short.
+  const spooled = readdirSync(spool).map((f) => {
+    try {
+      return `${f}: ${(JSON.parse(readFileSync(join(spool, f), 'utf8')) as { events?: unknown[] }).events?.length ?? '?'} event(s)`;
+    } catch (e) {
+      return `${f}: unreadable (${(e as Error).message})`;
+    }
+  });
 
   const intake = await startIntake();
   t.after(() => intake.close());
   const next = startBin(['--port', '0', '--endpoint', intake.endpoint, '--spool-dir', spool]);
   t.after(() => next.child.kill('SIGKILL'));
   await next.listening;
-  await intake.waitForEvents(spanCount(spec), 20_000);
+  try {
+    await intake.waitForEvents(spanCount(spec), 20_000);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\nspooled: ${spooled.join('; ')}\nfirst serve's stderr:\n${down.err()}\nnext serve's stderr:\n${next.err()}`);
+  }
   next.child.kill('SIGTERM');
   assert.equal(await next.exited, 0, next.err());
   assert.equal(intake.events.length, spanCount(spec));
