@@ -43,50 +43,24 @@ const STATUSES: ReadonlyArray<SpanData['status']> = [0, 1, 2].map((code) => Obje
  * traceId and spanId): no object of its own for that.
  */
 export class HeldSpan implements SpanData {
-  readonly name: string;
-  readonly traceId: string;
-  readonly spanId: string;
-  /** The parent as a string: a held span's parent is always local and known by ID. */
-  readonly parentSpanId: string | undefined;
-  // The times as four small integers rather than the span's two arrays (64 B each, the seconds
-  // are small integers up to 2038): held records are many, and read once.
-  private readonly startS: number;
-  private readonly startNs: number;
-  private readonly endS: number;
-  private readonly endNs: number;
-  readonly status: SpanData['status'];
-  readonly attributes: Attributes;
-  readonly resource: { attributes: Attributes };
-  /** Events and links, in one object made only for the few spans that have either. */
-  private readonly rare: Rare | undefined;
-
   constructor(
-    name: string,
-    traceId: string,
-    spanId: string,
-    parentSpanId: string | undefined,
-    startS: number,
-    startNs: number,
-    endS: number,
-    endNs: number,
-    status: SpanData['status'],
-    attributes: Attributes,
-    resource: { attributes: Attributes },
-    rare: Rare | undefined,
-  ) {
-    this.name = name;
-    this.traceId = traceId;
-    this.spanId = spanId;
-    this.parentSpanId = parentSpanId;
-    this.startS = startS;
-    this.startNs = startNs;
-    this.endS = endS;
-    this.endNs = endNs;
-    this.status = status;
-    this.attributes = attributes;
-    this.resource = resource;
-    this.rare = rare;
-  }
+    readonly name: string,
+    readonly traceId: string,
+    readonly spanId: string,
+    /** The parent as a string: a held span's parent is always local and known by ID. */
+    readonly parentSpanId: string | undefined,
+    // The times as four small integers rather than the span's two arrays (64 B each, the seconds
+    // are small integers up to 2038): held records are many, and read once.
+    private readonly startS: number,
+    private readonly startNs: number,
+    private readonly endS: number,
+    private readonly endNs: number,
+    readonly status: SpanData['status'],
+    readonly attributes: Attributes,
+    readonly resource: { attributes: Attributes },
+    /** Events and links, in one object made only for the few spans that have either. */
+    private readonly rare: Rare | undefined,
+  ) {}
 
   /** What is kept of `span` (throws when the span cannot be read: a getter that throws). */
   static of(span: SpanData, traceId: string, spanId: string, parentSpanId: string | undefined): HeldSpan {
