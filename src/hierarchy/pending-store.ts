@@ -75,8 +75,6 @@ class Node {
   span: SpanData | HeldRecord | undefined = undefined;
   /** Labelled level (or VOCAB), if any: the store's L. */
   level: string | undefined = undefined;
-  /** Set once resolved. */
-  lineage: Lineage | undefined = undefined;
   /** Held children waiting for this node's lineage (evicted ones stay until it resolves). */
   waiting: Node[] | undefined = undefined;
   /** How many of `waiting` are still held: lets eviction tidy up in O(1). */
@@ -105,7 +103,7 @@ class Node {
  * young, and made by the literal (then pretenured) they made the CPU path ~70 % slower.
  */
 function nodeLiteral(spanId: string, trace: Trace): Node {
-  return { span: undefined, level: undefined, lineage: undefined, waiting: undefined, live: 0, parentNode: undefined, endMs: undefined, spanId, trace };
+  return { span: undefined, level: undefined, waiting: undefined, live: 0, parentNode: undefined, endMs: undefined, spanId, trace };
 }
 
 /** A trace map's value is a node (held, being resolved, a placeholder) or a resolved span's lineage (which has no `trace`). */
@@ -306,7 +304,7 @@ export class PendingStore<L extends string = Level> {
       this.traces.set(traceId, trace);
     }
     const known = trace.get(spanId);
-    if (known !== undefined && (!isNode(known) || hasSpan(known) || known.lineage)) return; // the same span exported twice
+    if (known !== undefined && (!isNode(known) || hasSpan(known))) return; // the same span exported twice (resolved, held, being resolved)
     let node = known;
     if (!node) {
       node = this.newNode(spanId, trace);
@@ -328,12 +326,8 @@ export class PendingStore<L extends string = Level> {
       this.resolveFrom(node, up); // its parent is resolved: `up` is its lineage
       return;
     }
+    // A parent node that is in the map is not resolved yet: once resolved, the map holds its lineage.
     let parentNode = up;
-    if (parentNode?.lineage) {
-      node.span = span;
-      this.resolveFrom(node, parentNode.lineage);
-      return;
-    }
     if (!parentNode) {
       parentNode = this.newNode(parent.spanId, trace);
       trace.set(parent.spanId, parentNode);
@@ -386,7 +380,7 @@ export class PendingStore<L extends string = Level> {
     for (const node of held) {
       if (!isHeld(node)) continue; // resolved meanwhile as part of another chain
       const parent = node.parentNode;
-      if (parent && (hasSpan(parent) || parent.lineage)) continue; // its parent is here: resolved via it
+      if (parent && hasSpan(parent)) continue; // its parent is here: resolved via it
       this.resolveFrom(node, EMPTY_LINEAGE);
     }
     // What is still held now waits on a parent that is itself held, and so on up: a chain that
@@ -436,7 +430,6 @@ export class PendingStore<L extends string = Level> {
       node.parentNode = undefined;
       let lineage = fromParent;
       if (node.level) lineage = this.callbacks.resolve(span, node.level as L, fromParent, node.level === VOCAB ? () => arrived(node) : undefined);
-      node.lineage = lineage;
       this.remember(node, lineage);
       const waiting = node.waiting;
       if (waiting) {
@@ -543,6 +536,6 @@ export class PendingStore<L extends string = Level> {
     if (!parent) return;
     if (parent.live > 0) parent.live--;
     // A placeholder kept alive only by evicted children goes too.
-    if (parent.live === 0 && !hasSpan(parent) && !parent.lineage) this.forget(parent);
+    if (parent.live === 0 && !hasSpan(parent)) this.forget(parent);
   }
 }
