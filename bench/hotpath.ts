@@ -35,7 +35,7 @@ type Make = () => Internals;
 const ALL = Number.MAX_SAFE_INTEGER;
 
 async function load(src: string): Promise<Make> {
-  const mod = (await import(pathToFileURL(resolve(src, 'index.ts')).href)) as {
+  const mod = (await import(pathToFileURL(/\.m?[jt]s$/.test(src) ? resolve(src) : resolve(src, 'index.ts')).href)) as {
     DatadogCIPipelineExporter: new (o: object) => unknown;
   };
   return () =>

@@ -38,6 +38,13 @@ export interface Sample {
    * a stall, it tells a stall the collector made from one the scheduler or the code made.
    */
   maxGcPauseMs: number;
+  /**
+   * Minor page faults during the longest gap between the sampler's ticks, and during the whole
+   * run. On this VM a fault costs ~15–20 µs (docs/PERFORMANCE.md, "Session 10"): 2,500 of them
+   * are a 50 ms stall that is neither the collector's nor the scheduler's.
+   */
+  stallFaults: number;
+  minorFaults: number;
 }
 
 /** The main thread's run-queue wait so far, in ns (`/proc/thread-self/schedstat`), or undefined off Linux. */
@@ -68,6 +75,8 @@ export async function measure(run: () => Promise<void>, beforeClock?: () => Prom
   let lastWait = schedWait?.() ?? NaN;
   let worstGap = 0;
   let stallWaitMs = NaN;
+  let lastFaults = process.resourceUsage().minorPageFault;
+  let stallFaults = 0;
   let ticks = 0;
   const sampler = setInterval(() => {
     // RSS every 4th tick (20 ms): a read costs ~0.25 ms here (a /proc file), and at every tick
@@ -78,12 +87,15 @@ export async function measure(run: () => Promise<void>, beforeClock?: () => Prom
     }
     const now = performance.now();
     const wait = schedWait?.() ?? NaN;
+    const faults = process.resourceUsage().minorPageFault;
     if (now - lastTick > worstGap && now >= t0 && lastTick < t1) {
       worstGap = now - lastTick;
       stallWaitMs = (wait - lastWait) / 1e6;
+      stallFaults = faults - lastFaults;
     }
     lastTick = now;
     lastWait = wait;
+    lastFaults = faults;
   }, 5);
   const eld = monitorEventLoopDelay({ resolution: 1 });
   eld.enable();
@@ -104,9 +116,11 @@ export async function measure(run: () => Promise<void>, beforeClock?: () => Prom
   const gcs = new PerformanceObserver((list) => count(list.getEntries()));
   gcs.observe({ entryTypes: ['gc'] });
   const cpu0 = process.cpuUsage();
+  const faults0 = process.resourceUsage().minorPageFault;
   t0 = performance.now();
   await run();
   t1 = performance.now();
+  const minorFaults = process.resourceUsage().minorPageFault - faults0;
   const wallMs = t1 - t0;
   const cpu = process.cpuUsage(cpu0);
   // Likewise a run that ends with a block needs one more tick for that interval to be recorded.
@@ -126,6 +140,8 @@ export async function measure(run: () => Promise<void>, beforeClock?: () => Prom
     gcMs,
     stallWaitMs,
     maxGcPauseMs,
+    stallFaults,
+    minorFaults,
   };
 }
 
@@ -133,7 +149,7 @@ export async function measure(run: () => Promise<void>, beforeClock?: () => Prom
  * A stall figure, the part of it the main thread spent waiting for a core, and the longest GC
  * pause of the same run: they travel together.
  */
-export type Stall = Pick<Sample, 'maxStallMs' | 'stallWaitMs' | 'maxGcPauseMs'>;
+export type Stall = Pick<Sample, 'maxStallMs' | 'stallWaitMs' | 'maxGcPauseMs' | 'stallFaults'>;
 
 /** The one with the longest stall (the first of equals); `xs` is not empty. */
 export function worstStall<T extends Stall>(xs: readonly T[]): T {

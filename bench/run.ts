@@ -86,6 +86,10 @@ interface RowSummary {
   worstStallWaitMs: number;
   /** In that round, the longest GC pause. */
   worstStallGcPauseMs: number;
+  /** In that round, the minor page faults during the longest stall. */
+  worstStallFaults: number;
+  /** Minor page faults per event (median of the rounds). */
+  faultsPerEvent: number;
   eventsPerSec: number;
   /** This exporter's throughput ÷ this row's (median of per-round ratios). */
   ratio: number;
@@ -123,6 +127,8 @@ function summarize(r: Row, ours: Row | undefined): RowSummary {
     worstStallMs: worst.maxStallMs,
     worstStallWaitMs: worst.stallWaitMs,
     worstStallGcPauseMs: worst.maxGcPauseMs,
+    worstStallFaults: worst.stallFaults,
+    faultsPerEvent: median(s.map((x) => x.minorFaults / x.events)),
     eventsPerSec: median(s.map(rate)),
     ratio: pairedRatio(ours, r),
     bytesPerEvent: median(s.map((x) => x.bytes / x.events)),
@@ -144,6 +150,7 @@ const stallNote = (stall: Stall): string => {
   const parts: string[] = [];
   if (Number.isFinite(stall.stallWaitMs)) parts.push(`of which ${fmt(Math.max(0, stall.stallWaitMs), 1)} ms waiting for a core`);
   parts.push(`longest GC pause in that run ${fmt(stall.maxGcPauseMs, 1)} ms`);
+  if (Number.isFinite(stall.stallFaults)) parts.push(`${fmt(stall.stallFaults)} page faults in the stall`);
   return ` (${parts.join('; ')})`;
 };
 
@@ -389,7 +396,7 @@ async function main(): Promise<void> {
     console.log(`\nThroughput (medians of ${args.rounds} rounds; ratio = this exporter's events/s ÷ the row's, paired per round)`);
     console.log(
       table(
-        ['contender', 'events/s', 'ratio', 'bytes/event', 'CPU µs/span', 'GC % of wall', 'peak RSS MB', 'RSS +MB', 'max stall ms'],
+        ['contender', 'events/s', 'ratio', 'bytes/event', 'CPU µs/span', 'GC % of wall', 'faults/event', 'peak RSS MB', 'RSS +MB', 'max stall ms'],
         summaries.map((s) => [
           s.name,
           fmt(s.eventsPerSec),
@@ -397,6 +404,7 @@ async function main(): Promise<void> {
           fmt(s.bytesPerEvent),
           fmt(s.cpuUsPerSpan, 1),
           fmt(s.gcShare * 100),
+          fmt(s.faultsPerEvent, 2),
           fmt(s.peakRssMb),
           fmt(s.rssGrowthMb),
           fmt(s.maxStallMs, 1),
@@ -405,6 +413,7 @@ async function main(): Promise<void> {
     );
     console.log(
       'OTLP rows count spans (its bytes are OTLP/JSON). CPU: whole process (exporting thread + V8 helper threads). ' +
+        'Faults: minor page faults of the process per event (~15–20 µs each on this VM). ' +
         'Peak RSS includes the workload held in memory; RSS +MB is what a run added. Stall: longest event-loop delay in a run.',
     );
   }
@@ -464,7 +473,7 @@ async function main(): Promise<void> {
   if (proc) targets.push(...processTargets(proc));
   const ourRows = summaries.filter((s) => s.key === 'exporter' || s.key.startsWith('exporter@'));
   if (ourRows.length > 0) {
-    const worst = worstStall(ourRows.map((s) => ({ maxStallMs: s.worstStallMs, stallWaitMs: s.worstStallWaitMs, maxGcPauseMs: s.worstStallGcPauseMs })));
+    const worst = worstStall(ourRows.map((s) => ({ maxStallMs: s.worstStallMs, stallWaitMs: s.worstStallWaitMs, maxGcPauseMs: s.worstStallGcPauseMs, stallFaults: s.worstStallFaults })));
     targets.push({ name: 'no event-loop stall > 50 ms (throughput, worst round)', value: `${fmt(worst.maxStallMs, 1)} ms${stallNote(worst)}`, pass: worst.maxStallMs <= 50 });
   }
   if (scaleResult) {

@@ -29,6 +29,8 @@ export interface ScaleRow {
   stallWaitMs: number;
   /** The longest GC pause of the run with that stall. */
   maxGcPauseMs: number;
+  /** Minor page faults during that stall (see measure.ts). */
+  stallFaults: number;
 }
 
 export interface ScaleResult {
@@ -58,6 +60,7 @@ interface RunResult {
   maxStallMs: number;
   stallWaitMs: number;
   maxGcPauseMs: number;
+  stallFaults: number;
   /** Stalls of phase A (everything but the pipeline span: filing) and B (resolving, delivery). */
   stallA: number;
   stallB: number;
@@ -105,6 +108,7 @@ export async function runOne(make: ExporterFactory, sink: Sink, spans: readonly 
     maxStallMs: worst.maxStallMs,
     stallWaitMs: worst.stallWaitMs,
     maxGcPauseMs: worst.maxGcPauseMs,
+    stallFaults: worst.stallFaults,
     stallA: a.maxStallMs,
     stallB: b.maxStallMs,
   };
@@ -147,6 +151,7 @@ export async function scale(
       maxStallMs: worst.maxStallMs,
       stallWaitMs: worst.stallWaitMs,
       maxGcPauseMs: worst.maxGcPauseMs,
+      stallFaults: worst.stallFaults,
     };
     opts.log(
       `scale: ${steps} steps: ${row.usPerSpan.toFixed(2)} µs/span, ${Math.round(row.heapBytesPerPending)} B/pending, stall ${row.maxStallMs.toFixed(1)} ms`,
