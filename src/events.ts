@@ -6,7 +6,7 @@ import type { ReadableSpanLike as ReadableSpan } from './otel-types.js';
 import type { ReadyEvent } from './delivery/types.js';
 import { quote, type Diagnostics } from './diagnostics.js';
 import { VOCAB, type EvictReason, type StoreLevel } from './hierarchy/pending-store.js';
-import { readCiAttributes, type CiAttributes } from './mapping/attributes.js';
+import { readCiAttributes, type CiAttributes, type ProblemSink } from './mapping/attributes.js';
 import { LEVEL_ATTRIBUTE, LEVELS, parseLevel, type Level } from './mapping/fields.js';
 import { mapSpanParts, parentOf, type Defaults, type Lineage, type SpanData } from './mapping/transform.js';
 import type { ResolvedOptions } from './options.js';
@@ -36,6 +36,14 @@ export class EventBuilder {
   private readonly evictionsSaid = new Set<EvictReason>();
   /** Other tools' vocabularies (src/vocabularies); undefined when the option turns them all off. */
   private readonly vocab: VocabularyRegistry | undefined;
+  /**
+   * The span whose attributes buildOne is reading, for the two problem sinks below: made once,
+   * not as two closures per span (reading is synchronous, so one span at a time).
+   */
+  private readingSpan: SpanData | undefined;
+  private readingLevel: Level | undefined;
+  private readonly ownProblem: ProblemSink = (key, problem) => this.attributeProblem(key, problem, '');
+  private readonly vocabProblem: ProblemSink = (key, problem) => this.attributeProblem(key, problem, " (from another tool's vocabulary)");
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -92,10 +100,10 @@ export class EventBuilder {
 
   private buildOne(span: SpanData, level: Level, inherited: Lineage, now: number, out: ReadyEvent[], vocabValues?: Attributes): Lineage {
     const resource = this.resourceInfo(span.resource);
-    // The sink is passed inline: a named closure per span costs (tsx's keepNames wraps it).
-    const attrs = this.attributesOf(span, level, vocabValues, (key, problem, from) =>
-      this.diagnostics.once(`attr:${attributeKind(key)}`, `${describe(span, level)}: attribute ${attributeText(key)}${from} ${problem}.`),
-    );
+    this.readingSpan = span;
+    this.readingLevel = level;
+    const attrs = this.attributesOf(span, level, vocabValues, this.ownProblem, this.vocabProblem);
+    this.readingSpan = undefined; // not kept alive until the next span
     const mapped = mapSpanParts(span, level, attrs, resource.attrs, inherited, resource.defaults);
     scrubEvent(mapped.resource, mapped.shared, this.scrub);
     const what = describer(span, level, mapped.resource.name);
@@ -114,6 +122,12 @@ export class EventBuilder {
     return mapped.lineage;
   }
 
+  private attributeProblem(key: string, problem: string, from: string): void {
+    const span = this.readingSpan;
+    const what = span ? describe(span, this.readingLevel) : 'a span';
+    this.diagnostics.once(`attr:${attributeKind(key)}`, `${what}: attribute ${attributeText(key)}${from} ${problem}.`);
+  }
+
   /** The store's cycle callback: `span` is its own ancestor (its members resolve as orphans). */
   cycle(span: SpanData, level: StoreLevel | undefined): void {
     this.diagnostics.once(
@@ -129,7 +143,7 @@ export class EventBuilder {
    */
   lineageAt(span: SpanData, level: Level, inherited: Lineage): Lineage {
     const resource = this.resourceInfo(span.resource);
-    const attrs = this.attributesOf(span, level, undefined, () => {});
+    const attrs = this.attributesOf(span, level, undefined, IGNORE_PROBLEM, IGNORE_PROBLEM);
     return mapSpanParts(span, level, attrs, resource.attrs, inherited, resource.defaults).lineage;
   }
 
@@ -138,21 +152,16 @@ export class EventBuilder {
    * values and Datadog's tag names (when it carries some). build() and lineageAt() both read them
    * here, so the live path learns exactly the lineage the exporter computes.
    */
-  private attributesOf(
-    span: SpanData,
-    level: Level,
-    vocabValues: Attributes | undefined,
-    onProblem: (key: string, problem: string, from: string) => void,
-  ): CiAttributes {
-    const attrs = readCiAttributes(span.attributes, (key, problem) => onProblem(key, problem, ''));
+  private attributesOf(span: SpanData, level: Level, vocabValues: Attributes | undefined, ownProblem: ProblemSink, vocabProblem: ProblemSink): CiAttributes {
+    const attrs = readCiAttributes(span.attributes, ownProblem);
     let below = vocabValues;
     if (attrs.datadog && this.vocab?.datadog) {
       const fb = datadogFallback(span.attributes, level);
       if (fb) below = layerBelow(fb.values, fb.tags, vocabValues);
     }
     if (below) {
-      const lower = readCiAttributes(below, (key, problem) => onProblem(key, problem, " (from another tool's vocabulary)"));
-      for (const v of attrs.values) lower.values.push(v);
+      const lower = readCiAttributes(below, vocabProblem);
+      for (const v of attrs.values) lower.values.push(v); // pairs, kept in order
       attrs.values = lower.values;
       if (lower.parameters) attrs.parameters = { ...lower.parameters, ...attrs.parameters };
     }
@@ -251,6 +260,9 @@ export class EventBuilder {
     return layer;
   }
 }
+
+/** lineageAt's sink: problems are reported by build(), once the span has ended. */
+const IGNORE_PROBLEM: ProblemSink = () => {};
 
 /** Datadog's tag names' values under a vocabulary's (tags of both kept). */
 function layerBelow(values: Attributes, tags: string[], upper: Attributes | undefined): Attributes {

@@ -765,6 +765,28 @@ test('a bad tag is left out and warned about once for many spans', async (t) => 
   assertAllValid(h.intake);
 });
 
+test('an attribute of the wrong type is named with the span that carries it, once; the event goes on without it', async (t) => {
+  const h = await startHarness(t, { batchSize: 2 });
+  runTree(h.tracer, {
+    name: 'p',
+    attributes: ci('pipeline', 'p'),
+    children: [
+      { name: 'j1', attributes: ci('job', 'j1', { 'ci.queue_time': 'soon' }) },
+      { name: 'j2', attributes: ci('job', 'j2', { 'ci.queue_time': 'later' }) },
+    ],
+  });
+  await h.flush();
+  assert.equal(h.intake.events.length, 3);
+  assert.equal(resourceNamed(h.intake, 'j1').queue_time, undefined);
+  const warned = linesWith(h.lines, 'ci.queue_time');
+  assert.equal(warned.length, 1, h.lines.join('\n'));
+  // Whichever resolved first, the message names the span whose value it quotes.
+  const m = /^job "(j[12])" \(trace [0-9a-f]{32}, span [0-9a-f]{16}\): attribute ci\.queue_time expects a non-negative integer.*got "(\w+)"/.exec(warned[0]!);
+  assert.ok(m, warned[0]);
+  assert.equal(m[2], m[1] === 'j1' ? 'soon' : 'later', warned[0]);
+  assertAllValid(h.intake);
+});
+
 test('tag and branch both set: the tag is kept, warned once for many spans', async (t) => {
   const h = await startHarness(t, { batchSize: 2 });
   const git = {
@@ -787,7 +809,53 @@ test('tag and branch both set: the tag is kept, warned once for many spans', asy
   }
   assert.equal(linesWith(h.lines, 'ci.git.tag', 'ci.git.branch').length, 1, h.lines.join('\n'));
   assert.equal(h.lines.length, 1, h.lines.join('\n'));
+  assert.equal(h.exporter.getCounters().eventsFixed, 3);
   assertAllValid(h.intake);
+});
+
+test('git on the resource, fixed or left out: every span gets the same verdict and counts as fixed, one message per kind', async (t) => {
+  // The resource's git is one object for all its spans (mapping/transform.ts) and is checked
+  // once (validate.ts): each event that carries it must still read as it would alone.
+  const git = {
+    'ci.git.repository_url': 'https://github.com/acme/app.git',
+    'ci.git.sha': SHA,
+    'ci.git.author_email': 'dev@acme.example',
+    'ci.git.branch': 'main',
+    'ci.git.tag': 'v2.0.0',
+    'ci.git.commit_time': '2024-01-02 03:04:05Z',
+  };
+  const tree = {
+    name: 'p',
+    attributes: ci('pipeline', 'p'),
+    children: Array.from({ length: 3 }, (_, i) => ({ name: `j${i}`, attributes: ci('job', `j${i}`), children: [{ name: `s${i}`, attributes: ci('step', `s${i}`) }] })),
+  };
+  const fixed = await startHarness(t, { batchSize: 3, resource: git });
+  runTree(fixed.tracer, tree);
+  await fixed.flush();
+  assert.equal(fixed.intake.events.length, 7);
+  for (const name of ['p', 'j0', 'j1', 'j2', 's0', 's1', 's2']) {
+    assert.deepEqual(resourceNamed(fixed.intake, name).git, {
+      repository_url: 'https://github.com/acme/app.git',
+      sha: SHA,
+      author_email: 'dev@acme.example',
+      tag: 'v2.0.0',
+      commit_time: '2024-01-02T03:04:05.000Z',
+    });
+  }
+  assert.equal(linesWith(fixed.lines, 'ci.git.tag', 'ci.git.branch').length, 1, fixed.lines.join('\n'));
+  assert.equal(linesWith(fixed.lines, 'ci.git.commit_time').length, 1, fixed.lines.join('\n'));
+  assert.equal(fixed.exporter.getCounters().eventsFixed, 7);
+  assertAllValid(fixed.intake);
+
+  const { 'ci.git.author_email': _, ...noEmail } = git;
+  const unsendable = await startHarness(t, { batchSize: 3, resource: noEmail });
+  runTree(unsendable.tracer, tree);
+  await unsendable.flush();
+  assert.equal(unsendable.intake.events.length, 7);
+  for (const name of ['p', 'j0', 's0', 's2']) assert.equal(resourceNamed(unsendable.intake, name).git, undefined, name);
+  assert.equal(linesWith(unsendable.lines, 'ci.git.author_email').length, 1, unsendable.lines.join('\n'));
+  assert.equal(unsendable.exporter.getCounters().eventsFixed, 7);
+  assertAllValid(unsendable.intake);
 });
 
 test('a step with ci.status "canceled" is sent as error, with a warning', async (t) => {

@@ -8,7 +8,7 @@ import { mapSpan, mergeGit, EMPTY_LINEAGE, type Lineage, type SpanData } from '.
 import { spanIdToUuid, traceIdToUuid } from '../src/mapping/ids.js';
 import { hrTimeToRfc3339 } from '../src/mapping/time.js';
 import { validateEvent } from '../src/validation/validate.js';
-import type { Level } from '../src/mapping/fields.js';
+import type { FieldSpec, Level } from '../src/mapping/fields.js';
 import { PendingStore } from '../src/hierarchy/pending-store.js';
 
 const TRACE = '0af7651916cd43dd8448eb211c80319c';
@@ -70,7 +70,9 @@ test('attributes: one rule, ci. + the field path, with types coerced', () => {
     (key, p) => problems.push(`${key}: ${p}`),
   );
   assert.equal(parsed.level, 'job');
-  const byKey = Object.fromEntries(parsed.values.map(([spec, v]) => [spec.path.join('.'), v]));
+  // values: pairs laid flat (spec, value, spec, value, ...)
+  const byKey: Record<string, unknown> = {};
+  for (let i = 0; i < parsed.values.length; i += 2) byKey[(parsed.values[i] as FieldSpec).path.join('.')] = parsed.values[i + 1];
   assert.deepEqual(byKey, {
     url: 'https://ci/1',
     queue_time: 1500,
@@ -187,6 +189,51 @@ test('transform: fields a level does not have are not sent', () => {
   assert.deepEqual(stage.dependencies, ['a']);
   const step = map('step', { 'ci.queue_time': 5 }).resource;
   assert.equal(step.queue_time, undefined);
+});
+
+test("transform: a resource's layers, kept for all its spans, map every span as a fresh parse would", () => {
+  // mapSpanParts keeps a resource's git and envelope per level (resourceLayer): the same objects
+  // for all its spans. Whatever the level, lineage or the span's own git, nothing may carry over.
+  const resourceAttributes: Attributes = { 'ci.env': 'res', 'ci.git.repository_url': 'https://r', 'ci.git.sha': 'a'.repeat(40), 'ci.git.branch': 'main', 'ci.node.name': 'n1' };
+  const otherResource: Attributes = { 'ci.env': 'res2', 'ci.git.repository_url': 'https://r2', 'ci.git.sha': 'c'.repeat(40), 'ci.git.tag': 'v0' };
+  const kept = parse(resourceAttributes);
+  const keptOther = parse(otherResource);
+  const owns: Attributes[] = [{}, { 'ci.git.sha': 'b'.repeat(40) }, { 'ci.git.tag': 'v1' }, { 'ci.env': 'own', 'ci.service': 'svc' }, { 'ci.git.repository_url': 'https://other' }];
+  const levels: Level[] = ['pipeline', 'stage', 'job', 'step'];
+  let inherited: Lineage = EMPTY_LINEAGE;
+  for (let i = 0; i < 40; i++) {
+    const level = levels[i % 4]!;
+    const own = owns[(i * 7) % owns.length]!;
+    const s = span({ attributes: own });
+    const other = i % 3 === 2; // two resources' spans interleaved, as two processes' in one collector
+    const a = mapSpan(s, level, parse(own), other ? keptOther : kept, inherited, DEFAULTS);
+    const b = mapSpan(s, level, parse(own), parse(other ? otherResource : resourceAttributes), inherited, DEFAULTS);
+    assert.deepEqual(a, b, `span ${i} (${level}, own ${JSON.stringify(own)})`);
+    inherited = i % 9 === 8 ? EMPTY_LINEAGE : a.lineage;
+  }
+  // Each resource its own layers.
+  for (const [attrs, env, url] of [[kept, 'res', 'https://r'], [keptOther, 'res2', 'https://r2']] as const) {
+    for (const level of levels) {
+      const m = mapSpan(span(), level, NONE, attrs, EMPTY_LINEAGE, DEFAULTS);
+      assert.equal(m.envelope.env, env, level);
+      assert.equal((m.resource.git as Record<string, string>).repository_url, url, level);
+    }
+  }
+  // An envelope is reused from one span to the next only when all three of its values match.
+  const envelopes = [{ 'ci.service': 'svc' }, {}, { 'ci.env': 'e' }, { 'ci.env': 'e', 'ci.provider_name': 'jenkins' }, {}].map(
+    (a) => mapSpan(span(), 'pipeline', parse(a), NONE, EMPTY_LINEAGE, DEFAULTS).envelope,
+  );
+  assert.deepEqual(envelopes, [
+    { provider_name: 'custom', service: 'svc' },
+    { provider_name: 'custom' },
+    { provider_name: 'custom', env: 'e' },
+    { provider_name: 'jenkins', env: 'e' },
+    { provider_name: 'custom' },
+  ]);
+  // Its git is one object at every level: a pipeline's git is the one its descendants inherit.
+  const p = mapSpan(span(), 'pipeline', NONE, kept, EMPTY_LINEAGE, DEFAULTS);
+  const st = mapSpan(span(), 'step', NONE, kept, p.lineage, DEFAULTS);
+  assert.equal(st.lineage.git, p.lineage.git);
 });
 
 test('mergeGit: a layer naming a tag or branch replaces both below it', () => {

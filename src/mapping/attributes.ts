@@ -9,8 +9,12 @@ import { DATADOG_CI_KEYS } from '../vocabularies/datadog.js';
 export interface CiAttributes {
   /** Raw `ci.level` value, if any. */
   level?: string;
-  /** Recognised fields with values already coerced to their type. Later entries win. */
-  values: Array<readonly [FieldSpec, unknown]>;
+  /**
+   * Recognised fields with values already coerced to their type, as pairs laid flat: a field's
+   * spec at an even index, its value at the next (no small array per attribute, for the
+   * collector to sweep). Later pairs win.
+   */
+  values: unknown[];
   /** `ci.parameters.<key>` → value as string. */
   parameters?: Record<string, string>;
   /** Set when a key may be one of Datadog's tag names (`git.*`, `ci.pipeline.url`, …): src/vocabularies/datadog.ts reads them. */
@@ -57,7 +61,7 @@ export function readCiAttributes(attributes: Attributes, onProblem: ProblemSink)
     if (spec) {
       const v = coerce(spec, raw);
       if (v === INVALID) onProblem(key, `expects ${describeType(spec)}, got ${quote(raw, 60)}; ignored`);
-      else if (v !== undefined) out.values.push([spec, v]);
+      else if (v !== undefined) out.values.push(spec, v);
       continue;
     }
     if (key.startsWith(PARAMETERS_PREFIX) && key.length > PARAMETERS_PREFIX.length) {

@@ -4,7 +4,7 @@
 import { SpanStatusCode, type Attributes, type HrTime } from '@opentelemetry/api';
 import type { DetectedEnvironment } from '../detect/index.js';
 import type { CiAttributes } from './attributes.js';
-import { LEVEL_BIT, type Level } from './fields.js';
+import { LEVEL_BIT, type FieldSpec, type Level } from './fields.js';
 import { spanIdToUuid, traceIdToUuid } from './ids.js';
 import { sharedFields, type SharedFields } from './shared.js';
 import { RUNNING_LEVELS, normalizeStatus } from './status.js';
@@ -111,7 +111,7 @@ export function mapSpanParts(
 ): Mapped {
   const bit = LEVEL_BIT[level];
   const r: Record<string, unknown> = { level };
-  const fromResource = applyValues(r, resourceAttrs, bit);
+  const fromResource = resourceLayer(r, resourceAttrs, bit);
   const own = applyValues(r, spanAttrs, bit);
   if (resourceAttrs.parameters && spanAttrs.parameters) {
     r.parameters = { ...resourceAttrs.parameters, ...spanAttrs.parameters };
@@ -154,17 +154,24 @@ export function mapSpanParts(
   r.status = typeof r.status === 'string' ? normalizeStatus(r.status) : span.status.code === SpanStatusCode.ERROR ? 'error' : 'success';
   if (r.status === 'error' || span.status.code === SpanStatusCode.ERROR) deriveError(r, span);
 
-  // Times.
-  const startMs = typeof r.start === 'number' ? r.start : hrTimeToMs(span.startTime);
-  r.start = typeof r.start === 'number' ? msToRfc3339(r.start) : hrTimeToRfc3339(span.startTime);
+  // Times. Each read once: a held span's view makes a new array per read.
+  const spanStart = span.startTime;
+  const startMs = typeof r.start === 'number' ? r.start : hrTimeToMs(spanStart);
+  r.start = typeof r.start === 'number' ? msToRfc3339(r.start) : hrTimeToRfc3339(spanStart);
   let endMs: number;
   if (r.status === 'running' && RUNNING_LEVELS.has(level)) {
     // A running event has no end yet; an explicit ci.end on it is meaningless.
     delete r.end;
     endMs = startMs;
   } else {
-    endMs = typeof r.end === 'number' ? r.end : hrTimeToMs(span.endTime);
-    r.end = typeof r.end === 'number' ? msToRfc3339(r.end) : hrTimeToRfc3339(span.endTime);
+    if (typeof r.end === 'number') {
+      endMs = r.end;
+      r.end = msToRfc3339(r.end);
+    } else {
+      const spanEnd = span.endTime;
+      endMs = hrTimeToMs(spanEnd);
+      r.end = hrTimeToRfc3339(spanEnd);
+    }
   }
 
   // Host: resource host.name unless ci.node.hostname says otherwise.
@@ -178,7 +185,12 @@ export function mapSpanParts(
 
   // Git, env, provider, service: own > inherited from ancestors > resource > options/environment.
   // Detected git is the weakest layer; an ancestor's git already has it beneath.
-  const git = mergeGit(inherited.git ? undefined : detectedGitUnder(defaults.detected?.git, fromResource.git, own.git), fromResource.git, inherited.git, own.git);
+  // The common case first, without mergeGit's loops: the span adds nothing to the git it
+  // inherits (mergeGit would return the inherited object too).
+  const git =
+    inherited.git !== undefined && own.git === undefined && (fromResource.git === undefined || fromResource.git === inherited.git)
+      ? inherited.git
+      : mergeGit(inherited.git ? undefined : detectedGitUnder(defaults.detected?.git, fromResource.git, own.git), fromResource.git, inherited.git, own.git);
   // The ancestors' git object itself (nothing layered on it) is shared; anything else is own.
   const gitShared = git !== undefined && git === inherited.git;
   if (git && !gitShared) r.git = git;
@@ -188,9 +200,7 @@ export function mapSpanParts(
   const env = own.envelope.env ?? inherited.env ?? fromResource.envelope.env;
   const provider = own.envelope.provider_name ?? inherited.provider_name ?? fromResource.envelope.provider_name;
   const service = own.envelope.service ?? inherited.service ?? fromResource.envelope.service;
-  const envelope: Envelope = { provider_name: provider ?? defaults.provider_name };
-  if ((env ?? defaults.env) !== undefined) envelope.env = env ?? defaults.env;
-  if ((service ?? defaults.service) !== undefined) envelope.service = service ?? defaults.service;
+  const envelope = envelopeOf(provider ?? defaults.provider_name, env ?? defaults.env, service ?? defaults.service);
 
   // A step passes down what it inherited unless it overrides something: no copy per step.
   if (
@@ -271,27 +281,82 @@ function dropExplicit(r: Record<string, unknown>, id: string, name: string): voi
   if (r[name] !== undefined) delete r[name];
 }
 
-/** Writes the level's fields into `r`; returns git and envelope fields apart (they are layered). */
-function applyValues(r: Record<string, unknown>, attrs: CiAttributes, bit: number): { git?: GitInfo; envelope: Envelope } {
+/**
+ * The last envelope built: nearly every event has the same one, so it is one object for them all
+ * (nothing changes an envelope once built; the serializer caches its JSON by value anyway).
+ */
+let lastEnvelope: Envelope | undefined;
+
+function envelopeOf(provider_name: string, env: string | undefined, service: string | undefined): Envelope {
+  const last = lastEnvelope;
+  if (last !== undefined && last.provider_name === provider_name && last.env === env && last.service === service) return last;
+  const envelope: Envelope = { provider_name };
+  if (env !== undefined) envelope.env = env;
+  if (service !== undefined) envelope.service = service;
+  lastEnvelope = envelope;
+  return envelope;
+}
+
+/** What a layer of attributes says apart from the resource's fields: git and the envelope. */
+interface Layer {
+  git?: GitInfo;
+  envelope: Envelope;
+}
+
+/**
+ * A resource's git and envelope, per level: one object each for all the resource's spans. Built
+ * anew per span, a resource's git (one CI process per build puts `ci.git.*` there, so every span
+ * carries it) was a new object for mergeGit to compare and for the collector to sweep; the same
+ * object is what the ancestors' git already is, so mergeGit returns it at once. Objects a
+ * validation fixes in place are fixed the same way for every span (validate.ts, once per git).
+ */
+const resourceLayers = new WeakMap<CiAttributes, Array<Layer | undefined>>();
+
+function resourceLayer(r: Record<string, unknown>, attrs: CiAttributes, bit: number): Layer {
+  let byBit = resourceLayers.get(attrs);
+  const memo = byBit?.[bit];
+  if (memo) return applyValues(r, attrs, bit, memo);
+  const layer = applyValues(r, attrs, bit);
+  if (!byBit) resourceLayers.set(attrs, (byBit = []));
+  // One git object for all levels when they see the same values (ci.git.* apply at every level):
+  // a pipeline's git, inherited, is then the very object its descendants' resource layer holds.
+  for (const other of byBit) if (other?.git && layer.git && other.git !== layer.git && sameGit(other.git, layer.git)) layer.git = other.git;
+  byBit[bit] = layer;
+  return layer;
+}
+
+/**
+ * Writes the level's fields into `r`; returns git and envelope fields apart (they are layered).
+ * With `known` (this layer's git and envelope, from an earlier span) only the fields are written.
+ */
+function applyValues(r: Record<string, unknown>, attrs: CiAttributes, bit: number, known?: Layer): Layer {
   let git: GitInfo | undefined;
-  const envelope: Envelope = {};
-  for (const [spec, value] of attrs.values) {
+  let envelope: Envelope | undefined;
+  const values = attrs.values;
+  for (let i = 0; i < values.length; i += 2) {
+    const spec = values[i] as FieldSpec;
     if ((spec.levels & bit) === 0) continue;
+    const value = values[i + 1];
     const [a, b] = spec.path;
     if (spec.envelope) {
-      envelope[a as keyof Envelope] = value as string;
+      if (!known) (envelope ??= {})[a as keyof Envelope] = value as string;
     } else if (b === undefined) {
       r[a] = value;
     } else if (a === 'git') {
-      (git ??= {})[b] = value as string;
+      if (!known) (git ??= {})[b] = value as string;
     } else {
       const sub = (r[a] as Record<string, unknown> | undefined) ?? {};
       sub[b] = value;
       r[a] = sub;
     }
   }
-  return git ? { git, envelope } : { envelope };
+  if (known) return known;
+  // Most spans' own attributes carry neither: one shared, frozen answer, no objects.
+  if (git === undefined && envelope === undefined) return NO_LAYER;
+  return git ? { git, envelope: envelope ?? {} } : { envelope: envelope! };
 }
+
+const NO_LAYER: Layer = Object.freeze({ envelope: Object.freeze({}) });
 
 /**
  * The detected git, when it describes the same commit as what attributes say (or they say none):

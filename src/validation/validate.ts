@@ -40,8 +40,14 @@ const isMetric = (s: string): boolean => {
 };
 /** Bad entries named in a message at most: the counters keep the totals. */
 const LIST_SHOWN = 5;
-/** Git objects already checked, and whether they are sent. */
-const checkedGit = new WeakMap<object, boolean>();
+/**
+ * Git objects already checked: whether they are sent, and what was fixed in them (each later
+ * event that carries the same object, a pipeline's descendants or a resource's spans, was sent
+ * after those fixes too, and is counted so; the messages are said once anyway).
+ */
+const checkedGit = new WeakMap<object, { sent: boolean; fixes: ReadonlyArray<{ kind: string; message: string }> }>();
+/** Shared objects whose git was left out, and why: their later events were sent after that fix. */
+const strippedGit = new WeakMap<object, ReadonlyArray<{ kind: string; message: string }>>();
 
 function yearAfter(ms: number): number {
   const d = new Date(ms);
@@ -87,6 +93,12 @@ const OK: Verdict = Object.freeze({ ok: true, fixes: NO_FIXES });
 export type What = string | (() => string);
 
 const named = (what: What): string => (typeof what === 'string' ? what : what());
+
+/** Removes an unsendable git from the event (or from what it shares with its siblings: from them all). */
+function leaveOut(holder: { git?: unknown }, shared: object | undefined, why: ReadonlyArray<{ kind: string; message: string }>): void {
+  delete holder.git;
+  if (holder === shared) strippedGit.set(shared, why);
+}
 
 /** `fixes` plus one: a new list when it was the shared empty one. */
 function withFix(fixes: Finding[], what: What, kind: string, message: string): Finding[] {
@@ -241,38 +253,43 @@ export function validateEvent(
   // too: they all get the same verdict on the same git, so leaving it out there is right for all.
   const holder = (r.git !== undefined ? r : shared) as { git?: unknown } | undefined;
   const git = holder?.git as Record<string, string> | undefined;
-  // Descendants share their pipeline's git object: check it once.
+  // Descendants share their pipeline's git object, a resource's spans its git: check it once.
   const known = git && checkedGit.get(git);
-  if (known === false) delete holder!.git;
-  else if (git && known === undefined) {
+  const stripped = git === undefined && shared !== undefined ? strippedGit.get(shared) : undefined;
+  if (stripped !== undefined) {
+    for (const f of stripped) fixes = withFix(fixes, what, f.kind, f.message);
+  } else if (known !== undefined) {
+    for (const f of known.fixes) fixes = withFix(fixes, what, f.kind, f.message);
+    if (!known.sent) leaveOut(holder!, shared, known.fixes);
+  } else if (git) {
     let sent = false;
+    const found: Array<{ kind: string; message: string }> = [];
+    const fix = (kind: string, message: string): number => found.push({ kind, message });
     const missing = (['repository_url', 'sha', 'author_email'] as const).filter((k) => !git[k]);
     if (missing.length > 0) {
-      fixes = withFix(
-        fixes,
-        what,
-        `fix:git-missing:${missing.join(',')}`,
+      fix(`fix:git-missing:${missing.join(',')}`,
         `git info left out: Datadog needs ${missing.map((m) => `ci.git.${m}`).join(', ')} with it; set ${missing.length > 1 ? 'them' : 'it'} to send git info`,
       );
     } else if (!SHA.test(git.sha!)) {
-      fixes = withFix(fixes, what, 'fix:git-sha', `git info left out: ci.git.sha ${quote(git.sha)} is not a 40-hex-digit commit SHA`);
+      fix('fix:git-sha', `git info left out: ci.git.sha ${quote(git.sha)} is not a 40-hex-digit commit SHA`);
     } else {
       sent = true;
       if (git.tag !== undefined && git.branch !== undefined) {
         delete git.branch;
-        fixes = withFix(fixes, what, 'fix:git-tag-and-branch', `both ci.git.tag and ci.git.branch are set; Datadog takes one: sent the tag only`);
+        fix('fix:git-tag-and-branch', `both ci.git.tag and ci.git.branch are set; Datadog takes one: sent the tag only`);
       }
       for (const k of ['author_time', 'commit_time'] as const) {
         if (git[k] !== undefined && !RFC3339.test(git[k])) {
           const ms = Date.parse(git[k]);
           if (Number.isFinite(ms)) git[k] = new Date(ms).toISOString();
           else delete git[k];
-          fixes = withFix(fixes, what, `fix:git-${k}`, `ci.git.${k} is not an RFC3339 time; ${Number.isFinite(ms) ? 'converted' : 'left out'}`);
+          fix(`fix:git-${k}`, `ci.git.${k} is not an RFC3339 time; ${Number.isFinite(ms) ? 'converted' : 'left out'}`);
         }
       }
     }
-    checkedGit.set(git, sent);
-    if (!sent) delete holder!.git;
+    checkedGit.set(git, { sent, fixes: found });
+    for (const f of found) fixes = withFix(fixes, what, f.kind, f.message);
+    if (!sent) leaveOut(holder!, shared, found);
   }
 
   // Links that need an id.
