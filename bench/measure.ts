@@ -34,6 +34,12 @@ export interface Sample {
    */
   stallWaitMs: number;
   /**
+   * Of the same gap, the time the main thread spent on a core. What is neither this nor the wait
+   * the thread spent blocked: sleeping on a lock or a condition (e.g. V8 waiting for its helper
+   * threads outside a GC pause), or in a page fault the VM makes slow.
+   */
+  stallRunMs: number;
+  /**
    * The longest single GC pause on this thread during the run (0 when none was recorded): beside
    * a stall, it tells a stall the collector made from one the scheduler or the code made.
    */
@@ -47,16 +53,22 @@ export interface Sample {
   minorFaults: number;
 }
 
-/** The main thread's run-queue wait so far, in ns (`/proc/thread-self/schedstat`), or undefined off Linux. */
-function schedWaitReader(): (() => number) | undefined {
-  const read = (): number => Number(readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[1]);
+/**
+ * The main thread's time so far, in ns (`/proc/thread-self/schedstat`): on a core, and runnable
+ * but waiting for one. Undefined off Linux.
+ */
+function schedReader(): (() => { run: number; wait: number }) | undefined {
+  const read = (): { run: number; wait: number } => {
+    const f = readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ');
+    return { run: Number(f[0]), wait: Number(f[1]) };
+  };
   try {
-    return Number.isFinite(read()) ? read : undefined;
+    return Number.isFinite(read().wait) ? read : undefined;
   } catch {
     return undefined;
   }
 }
-const schedWait = schedWaitReader();
+const sched = schedReader();
 
 /**
  * `beforeClock` runs after the full collection and before the clock starts: what must happen
@@ -72,9 +84,10 @@ export async function measure(run: () => Promise<void>, beforeClock?: () => Prom
   const rss0 = process.memoryUsage.rss();
   let peakRss = rss0;
   let lastTick = performance.now();
-  let lastWait = schedWait?.() ?? NaN;
+  let lastSched = sched?.() ?? { run: NaN, wait: NaN };
   let worstGap = 0;
   let stallWaitMs = NaN;
+  let stallRunMs = NaN;
   let lastFaults = process.resourceUsage().minorPageFault;
   let stallFaults = 0;
   let ticks = 0;
@@ -86,15 +99,16 @@ export async function measure(run: () => Promise<void>, beforeClock?: () => Prom
       if (r > peakRss) peakRss = r;
     }
     const now = performance.now();
-    const wait = schedWait?.() ?? NaN;
+    const now2 = sched?.() ?? { run: NaN, wait: NaN };
     const faults = process.resourceUsage().minorPageFault;
     if (now - lastTick > worstGap && now >= t0 && lastTick < t1) {
       worstGap = now - lastTick;
-      stallWaitMs = (wait - lastWait) / 1e6;
+      stallWaitMs = (now2.wait - lastSched.wait) / 1e6;
+      stallRunMs = (now2.run - lastSched.run) / 1e6;
       stallFaults = faults - lastFaults;
     }
     lastTick = now;
-    lastWait = wait;
+    lastSched = now2;
     lastFaults = faults;
   }, 5);
   const eld = monitorEventLoopDelay({ resolution: 1 });
@@ -139,6 +153,7 @@ export async function measure(run: () => Promise<void>, beforeClock?: () => Prom
     maxStallMs: eld.count > 0 ? eld.max / 1e6 : 0,
     gcMs,
     stallWaitMs,
+    stallRunMs,
     maxGcPauseMs,
     stallFaults,
     minorFaults,
@@ -149,7 +164,7 @@ export async function measure(run: () => Promise<void>, beforeClock?: () => Prom
  * A stall figure, the part of it the main thread spent waiting for a core, and the longest GC
  * pause of the same run: they travel together.
  */
-export type Stall = Pick<Sample, 'maxStallMs' | 'stallWaitMs' | 'maxGcPauseMs' | 'stallFaults'>;
+export type Stall = Pick<Sample, 'maxStallMs' | 'stallWaitMs' | 'stallRunMs' | 'maxGcPauseMs' | 'stallFaults'>;
 
 /** The one with the longest stall (the first of equals); `xs` is not empty. */
 export function worstStall<T extends Stall>(xs: readonly T[]): T {

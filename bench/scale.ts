@@ -31,6 +31,8 @@ export interface ScaleRow {
   maxGcPauseMs: number;
   /** Minor page faults during that stall (see measure.ts). */
   stallFaults: number;
+  /** Of that stall, the main thread's time on a core (see measure.ts). */
+  stallRunMs: number;
 }
 
 export interface ScaleResult {
@@ -61,6 +63,7 @@ interface RunResult {
   stallWaitMs: number;
   maxGcPauseMs: number;
   stallFaults: number;
+  stallRunMs: number;
   /** Stalls of phase A (everything but the pipeline span: filing) and B (resolving, delivery). */
   stallA: number;
   stallB: number;
@@ -109,6 +112,7 @@ export async function runOne(make: ExporterFactory, sink: Sink, spans: readonly 
     stallWaitMs: worst.stallWaitMs,
     maxGcPauseMs: worst.maxGcPauseMs,
     stallFaults: worst.stallFaults,
+    stallRunMs: worst.stallRunMs,
     stallA: a.maxStallMs,
     stallB: b.maxStallMs,
   };
@@ -152,6 +156,7 @@ export async function scale(
       stallWaitMs: worst.stallWaitMs,
       maxGcPauseMs: worst.maxGcPauseMs,
       stallFaults: worst.stallFaults,
+      stallRunMs: worst.stallRunMs,
     };
     opts.log(
       `scale: ${steps} steps: ${row.usPerSpan.toFixed(2)} µs/span, ${Math.round(row.heapBytesPerPending)} B/pending, stall ${row.maxStallMs.toFixed(1)} ms`,
