@@ -267,7 +267,8 @@ export function validateEvent(
     const fix = (kind: string, message: string): number => found.push({ kind, message });
     const missing = (['repository_url', 'sha', 'author_email'] as const).filter((k) => !git[k]);
     if (missing.length > 0) {
-      fix(`fix:git-missing:${missing.join(',')}`,
+      fix(
+        `fix:git-missing:${missing.join(',')}`,
         `git info left out: Datadog needs ${missing.map((m) => `ci.git.${m}`).join(', ')} with it; set ${missing.length > 1 ? 'them' : 'it'} to send git info`,
       );
     } else if (!SHA.test(git.sha!)) {
