@@ -102,8 +102,12 @@ export class EventBuilder {
     const resource = this.resourceInfo(span.resource);
     this.readingSpan = span;
     this.readingLevel = level;
-    const attrs = this.attributesOf(span, level, vocabValues, this.ownProblem, this.vocabProblem);
-    this.readingSpan = undefined; // not kept alive until the next span
+    let attrs: CiAttributes;
+    try {
+      attrs = this.attributesOf(span, level, vocabValues, this.ownProblem, this.vocabProblem);
+    } finally {
+      this.readingSpan = undefined; // not kept alive until the next span, even when reading threw
+    }
     const mapped = mapSpanParts(span, level, attrs, resource.attrs, inherited, resource.defaults);
     scrubEvent(mapped.resource, mapped.shared, this.scrub);
     const what = describer(span, level, mapped.resource.name);
