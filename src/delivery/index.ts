@@ -66,8 +66,12 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
       })
     : undefined;
 
-  const young = (timeMs: number): boolean => now() - timeMs <= config.maxEventAgeMs;
-  const fresh = (b: Batch, i: number): boolean => young(b.timeMs[i]!);
+  const young = (timeMs: number, at = now()): boolean => at - timeMs <= config.maxEventAgeMs;
+  /** "Is event i of a batch still young", as of now: the clock is read once per use, not per event (~80 ns a read here). */
+  const freshNow = (): ((b: Batch, i: number) => boolean) => {
+    const at = now();
+    return (b, i) => at - b.timeMs[i]! <= config.maxEventAgeMs;
+  };
 
   function tooOldMessage(first: string, n: number): void {
     report.once(
@@ -105,7 +109,7 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
   /** Writes events to the spool, one file per body's worth; false (nothing settled) if the disk refused. */
   function toSpool(items: Selection): boolean {
     if (!spool) return false;
-    const { young: ok, old } = splitLive(items, fresh);
+    const { young: ok, old } = splitLive(items, freshNow());
     if (old.at.length > 0) dropTooOld(old);
     try {
       // Every event of a batch fits alone (send() set the others apart), so bodies only need cutting.
@@ -130,7 +134,7 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
     signal: life.signal,
     now,
     random,
-    fresh,
+    freshNow,
     onRequest: () => diagnostics.counters.requests++,
     onRetry: (items, why) => {
       lastFailure = why;
@@ -189,6 +193,7 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
    */
   function admit(events: readonly ReadyEvent[], opts: { always?: boolean; onDone?: () => void }, dropOld: boolean): { group: Group; batches: Batch[] } {
     const group = ledger.group(events.length, opts);
+    const at = now();
     let old = 0;
     let firstOld: ReadyEvent | undefined;
     const ok: ReadyEvent[] = [];
@@ -197,7 +202,7 @@ export function createDelivery(config: DeliveryConfig, diagnostics: Diagnostics,
         if (ledger.settleLoose(group, 1, 'too_large') > 0) tooLargeMessage(describeEvent(e), e.bytes, `larger alone than the ${maxBytes}-byte request cap`);
         continue;
       }
-      if (dropOld && !young(e.timeMs)) {
+      if (dropOld && !young(e.timeMs, at)) {
         firstOld ??= e;
         old++;
         continue;

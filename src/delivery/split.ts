@@ -13,8 +13,8 @@ export interface BatchContext {
   signal: AbortSignal;
   now(): number;
   random(): number;
-  /** Whether event i of a batch is still young enough for Datadog to accept it. */
-  fresh(b: Batch, i: number): boolean;
+  /** Whether event i of a batch is still young enough for Datadog to accept it, as of now. */
+  freshNow(): (b: Batch, i: number) => boolean;
   onRequest(): void;
   onRetry(items: Selection, why: string): void;
   delivered(items: Selection): void;
@@ -63,8 +63,9 @@ function clip(s: string): string {
  */
 export async function deliverBatch(items: Selection, ctx: BatchContext, deadlineAt = ctx.now() + ctx.retry.deadlineMs): Promise<void> {
   let batch = items;
-  if (!allLive(items, ctx.fresh)) {
-    const { young, old } = splitLive(items, ctx.fresh);
+  const fresh = ctx.freshNow();
+  if (!allLive(items, fresh)) {
+    const { young, old } = splitLive(items, fresh);
     if (old.at.length > 0) ctx.tooOld(old);
     batch = young;
   }
@@ -85,7 +86,7 @@ export async function deliverBatch(items: Selection, ctx: BatchContext, deadline
     now: ctx.now,
     random: ctx.random,
     onRetry: (why) => ctx.onRetry(batch, why),
-    stillValid: () => allLive(batch, ctx.fresh),
+    stillValid: () => allLive(batch, ctx.freshNow()),
   });
 
   switch (final.verdict) {
