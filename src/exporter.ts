@@ -259,6 +259,10 @@ export class DatadogCIPipelineExporter implements SpanExporter {
    */
   private async drainAll(sends: Array<Promise<boolean>>, deadline: number, onEnd?: () => void): Promise<void> {
     try {
+      // Resolving starts in a turn of its own, not in export()'s after filing its spans: each
+      // of the three (filing, a slice, encoding a body) is a synchronous stretch of up to ~10 ms
+      // on a busy machine, more with a collection in it, and together they were the longest.
+      await nextTurn();
       while (this.drainSlice(sends) && Date.now() < deadline) {
         await nextTurn();
         while (!this.troubled && this.diagnostics.counters.queued > this.highWater && this.outstanding.size > 0 && Date.now() < deadline) {
@@ -283,6 +287,7 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     // Events another run gathered are that run's to wait for: they go out with its sends.
     if (this.readySends !== sends && this.readySends && this.ready.length > 0) this.sendReady(this.readySends);
     this.readySends = sends;
+    const readyBefore = this.ready.length;
     this.now = Date.now();
     let more = true;
     try {
@@ -302,6 +307,9 @@ export class DatadogCIPipelineExporter implements SpanExporter {
     // Sealed in bodies of sealAt events (the rest waits for the next slices), near the byte cap,
     // or when the run has nothing left to resolve.
     const n = ready.length;
+    // The last slice's events are sealed into a body in the next turn (drainAll comes back, finds
+    // no work and sends): resolving and encoding in one turn made one long stretch of them.
+    if (!more && n > readyBefore) return true;
     if (!more || (n > 0 && this.readyBytes + (this.readyBytes / n) * this.slice > this.sealBytes)) this.sendReady(sends);
     else if (n >= this.sealAt) this.sendReady(sends, n - (n % this.sealAt));
     return more;
