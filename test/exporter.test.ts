@@ -1132,6 +1132,28 @@ test('forceFlush() resolves only after the intake has accepted the events', asyn
   assertAllValid(intake);
 });
 
+test('export() only files its spans: resolving them and encoding their body each happen in a later turn of the event loop', async (t) => {
+  // Filing, resolving and encoding were one synchronous stretch (up to ~20 ms per export() call
+  // on a busy machine): the host's event loop now gets a turn between each of them.
+  const intake = await startIntake();
+  t.after(() => intake.close());
+  const exporter = new DatadogCIPipelineExporter({ endpoint: intake.endpoint, logger: () => undefined, detectEnvironment: false });
+  t.after(() => exporter.shutdown());
+  const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+  let reported: number | undefined;
+  exporter.export(await recordTree(classicBuild('turns')), (r) => (reported = r.code));
+  const c = exporter.getCounters();
+  assert.deepEqual([c.spansReceived, c.eventsReady, c.queued], [4, 0, 0], 'export() resolved or sent something itself');
+  await turn();
+  assert.deepEqual([exporter.getCounters().eventsReady, exporter.getCounters().queued], [4, 0], 'resolved and encoded in one turn');
+  await turn();
+  assert.equal(exporter.getCounters().queued, 4, 'the body was not handed to delivery in the turn after the last slice');
+  await exporter.forceFlush();
+  assert.equal(reported, ExportResultCode.SUCCESS);
+  assert.deepEqual(namesOf(intake), ['turns', 'turns/job', 'turns/stage', 'turns/step']);
+  assertAllValid(intake);
+});
+
 test('shutdown() emits what is still held: children of a pipeline that never ended are reported, not lost', async (t) => {
   const h = await startHarness(t, { batchSize: 2 });
   const tree = openTree(h.tracer, classicBuild('unfinished'));
