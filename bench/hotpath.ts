@@ -13,6 +13,7 @@
 import { generate, TYPICAL } from './workload.js';
 import { generateJenkins } from './vocab-workload.js';
 import { median } from './measure.js';
+import { isMainModule } from './main-module.js';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
@@ -34,7 +35,8 @@ type Make = () => Internals;
 /** Take every gathered event. */
 const ALL = Number.MAX_SAFE_INTEGER;
 
-async function load(src: string): Promise<Make> {
+/** A tree's exporter factory: `src` is a copy of src/ (its index.ts) or a bundled file (bench/alloc.ts uses it too). */
+export async function load(src: string): Promise<Make> {
   const mod = (await import(pathToFileURL(/\.m?[jt]s$/.test(src) ? resolve(src) : resolve(src, 'index.ts')).href)) as {
     DatadogCIPipelineExporter: new (o: object) => unknown;
   };
@@ -53,7 +55,7 @@ async function load(src: string): Promise<Make> {
  * taken, as delivery does once it is answered: keeping 33,600 strings per run would time the
  * old generation's growth and its collections rather than the path.
  */
-function runOnce(make: Make, spans: readonly ReadableSpan[], expected: number, keep = false): { us: number; events: string[] } {
+export function runOnce(make: Make, spans: readonly ReadableSpan[], expected: number, keep = false): { us: number; events: string[] } {
   const ex = make();
   const events: string[] = [];
   let taken = 0;
@@ -94,6 +96,17 @@ function canonical(json: string): string {
   return JSON.stringify(sort(JSON.parse(json)));
 }
 
+/** One of the hot path's workloads by name: typical, git (ci.git.* on every span) or jenkins; events is what a correct exporter sends. */
+export function workloadNamed(name: string): { name: string; spans: readonly ReadableSpan[]; events: number } {
+  if (name === 'jenkins') {
+    const j = generateJenkins(300);
+    return { name, spans: j.spans, events: j.events };
+  }
+  if (name !== 'typical' && name !== 'git') throw new Error(`unknown workload ${name}`);
+  const w = generate(300, TYPICAL, 1, { gitOnResource: name === 'git' });
+  return { name, spans: w.spans, events: w.spans.length };
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const rounds = Number(argv[argv.indexOf('--rounds') + 1]) || 15;
@@ -102,15 +115,7 @@ async function main(): Promise<void> {
   const makes = await Promise.all(srcs.map(load));
   const wi = argv.indexOf('--workload');
   const names = (wi === -1 ? 'typical' : (argv[wi + 1] ?? 'typical')).split(',');
-  const workloads = names.map((name) => {
-    if (name === 'jenkins') {
-      const j = generateJenkins(300);
-      return { name, spans: j.spans, events: j.events };
-    }
-    if (name !== 'typical' && name !== 'git') throw new Error(`unknown workload ${name}`);
-    const w = generate(300, TYPICAL, 1, { gitOnResource: name === 'git' });
-    return { name, spans: w.spans, events: w.spans.length };
-  });
+  const workloads = names.map(workloadNamed);
   for (const w of workloads) console.log(`workload: ${w.name}, ${w.spans.length} spans, ${w.events} events`);
   console.log(`${rounds} rounds`);
   // times[w][i]: µs per span of tree i on workload w.
@@ -152,4 +157,4 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-void main();
+if (isMainModule(import.meta.url, 'hotpath')) void main();
