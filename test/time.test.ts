@@ -37,3 +37,21 @@ test('hrTimeToRfc3339: every second of one day, and out-of-range times throw and
   assert.equal(hrTimeToRfc3339([MIN_TIME_SEC, 0]), '0000-01-01T00:00:00.000000Z');
   assert.equal(hrTimeToRfc3339([MAX_TIME_SEC, 999_999_999]), '9999-12-31T23:59:59.999999Z');
 });
+
+test('hrTimeToRfc3339: seconds that share a slot of the table (256 apart, and across zero) never answer for each other', () => {
+  const day = 1_764_633_600;
+  // -1 and 255 (and MIN_TIME_SEC's neighbours) fall in the same slot as their kin 256 × k away.
+  const bases = [day, day + 17, 0, -1, 255, -257, MIN_TIME_SEC, MAX_TIME_SEC - 1024];
+  for (const base of bases) {
+    const kin = [base, base + 256, base + 512, base + 256 * 1000, base, base + 256];
+    for (let round = 0; round < 2; round++) {
+      for (const s of kin) {
+        if (s < MIN_TIME_SEC || s > MAX_TIME_SEC) continue;
+        assert.equal(hrTimeToRfc3339([s, 1_000]), expected(s, 1_000), `second ${s}`);
+      }
+    }
+  }
+  // A second that failed its range check must not have taken a slot.
+  assert.throws(() => hrTimeToRfc3339([MAX_TIME_SEC + 256, 0]), RangeError);
+  assert.equal(hrTimeToRfc3339([MAX_TIME_SEC, 0]), expected(MAX_TIME_SEC, 0));
+});

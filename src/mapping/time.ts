@@ -17,15 +17,14 @@ export function inTimeRange(ms: number): boolean {
   return ms >= MIN_TIME_MS && ms <= MAX_TIME_MS; // false for NaN
 }
 
-// Spans arrive in end order, so starts and ends each move slowly: format the date and time
-// once per second, with two slots so that a start and an end in different seconds do not evict
-// each other. Past the slots (a pipeline resolving all its stages, jobs and steps at once goes
-// back and forth over many seconds), the time of day comes from a table of two-digit numbers
-// and the date from a one-day cache: no Date object and no toISOString per miss.
-let secA = NaN;
-let prefixA = '';
-let secB = NaN;
-let prefixB = '';
+// A second's `2024-01-02T03:04:05` is formatted once and kept in a small direct-mapped table
+// (slot = second mod 256): spans arrive in end order, so starts and ends each move slowly, and a
+// pipeline's arrival, which resolves all its stages, jobs and steps at once, goes back and forth
+// over the seconds it lasted, each of which keeps its own slot. A miss builds the time of day from
+// a table of two-digit numbers and the date from a one-day cache: no Date and no toISOString.
+const SLOTS = 256;
+const slotSec = new Float64Array(SLOTS).fill(NaN);
+const slotPrefix: string[] = new Array<string>(SLOTS).fill('');
 let lastDay = NaN;
 let lastDayPrefix = '';
 
@@ -46,17 +45,18 @@ function formatSecond(sec: number): string {
 }
 
 function prefixOf(sec: number): string {
-  if (sec === secA) return prefixA;
-  if (sec === secB) return prefixB;
+  // `& 255` keeps the low 8 bits of the integer (ToInt32 wraps modulo 2^32, which keeps them,
+  // negative seconds included). A NaN, fraction or out-of-range second never equals a slot's
+  // (slots hold only seconds that passed the check below), so it reaches the check.
+  const slot = sec & (SLOTS - 1);
+  if (slotSec[slot] === sec) return slotPrefix[slot]!;
   if (!Number.isInteger(sec) || sec < MIN_TIME_SEC || sec > MAX_TIME_SEC) {
     throw new RangeError(`time out of range: ${sec} s (RFC3339 years 0000-9999)`);
   }
-  // Formatted before the slots move: were it to throw, the cache would stay as it was.
+  // Formatted before the slot changes: were it to throw, the table would stay as it was.
   const prefix = formatSecond(sec);
-  secB = secA;
-  prefixB = prefixA;
-  secA = sec;
-  prefixA = prefix;
+  slotSec[slot] = sec;
+  slotPrefix[slot] = prefix;
   return prefix;
 }
 
