@@ -170,6 +170,12 @@ async function main(): Promise<void> {
     }).join('');
     console.log(`${c.name.padEnd(16)}${cells}${col(median(rates[i]!).toFixed(1), 11)}${col(median(idle[i]!).toFixed(0), 13)}${col(String(reqs[i]), 10)}`);
   });
+  // The answer's spread: a long tail there is time neither exporter spends building.
+  contenders.forEach((c, i) => {
+    const xs = calls[i]!.map((x) => x.answer).sort((a, b) => a - b);
+    const at = (q: number): string => (xs[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? 0).toFixed(2);
+    console.log(`${c.name}: answer p10 ${at(0.1)}, p50 ${at(0.5)}, p90 ${at(0.9)}, p99 ${at(0.99)}, max ${at(1)} ms`);
+  });
   // The budget "2× OTLP" leaves per call, and how much of it the answer alone takes.
   const meanOf = (i: number, p: Phase): number => calls[i]!.reduce((a, x) => a + x[p], 0) / Math.max(1, calls[i]!.length);
   const budget = (meanOf(1, 'whole call') + meanOf(1, 'between')) / 2;
