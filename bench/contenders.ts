@@ -27,15 +27,30 @@ export interface Contender {
   expected: number;
 }
 
+/** Marks a caller takes around each export() call (bench/timeline.ts): before it, as it returns, in its callback. */
+export interface CallHooks {
+  calling(): void;
+  returned(): void;
+  calledBack(): void;
+}
+
 /**
  * Hands spans to an exporter the way a BatchSpanProcessor does: BSP_BATCH at a time, the next
  * batch only after the previous export() called back, with a turn of the event loop in between
  * (the BSP's timer), then forceFlush(). Without the turn a synchronous exporter would look
  * like one long stall made by this driver rather than by the exporter.
  */
-export async function driveExporter(exporter: SpanExporter, spans: readonly ReadableSpan[]): Promise<void> {
+export async function driveExporter(exporter: SpanExporter, spans: readonly ReadableSpan[], hooks?: CallHooks): Promise<void> {
   for (const batch of batches(spans, BSP_BATCH)) {
-    const result = await new Promise<ExportResult>((resolve) => exporter.export(batch, resolve));
+    hooks?.calling();
+    const result = await new Promise<ExportResult>((resolve) => {
+      if (!hooks) return exporter.export(batch, resolve);
+      exporter.export(batch, (r) => {
+        hooks.calledBack();
+        resolve(r);
+      });
+      hooks.returned();
+    });
     if (result.code !== ExportResultCode.SUCCESS) {
       throw new Error(`export failed: ${result.error?.message ?? 'FAILED'}`);
     }

@@ -12,15 +12,13 @@
 // undici's and node:http's diagnostics channels; it changes nothing in src/. The listeners cost a
 // little: read the phases, not the events/s.
 import { subscribe } from 'node:diagnostics_channel';
-import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { setImmediate as tick } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import { loadavg } from 'node:os';
-import { batches, generate, TYPICAL } from './workload.js';
+import { generate, TYPICAL } from './workload.js';
 import { isSinkChild, startSink } from './sink.js';
-import { BSP_BATCH } from './contenders.js';
+import { BSP_BATCH, driveExporter } from './contenders.js';
 import { fullGc, median } from './measure.js';
 import { loadExporterFrom } from './exporter.js';
 
@@ -45,24 +43,21 @@ type Phase = (typeof PHASES)[number];
 
 let current: Marks | undefined;
 const now = (): number => performance.now();
-subscribe('undici:request:create', () => {
+/** A request of the call being driven starts (undici's, or node:http's for the OTLP exporter). */
+const requestStarts = (): void => {
   if (current) {
     current.request = now();
     current.requests++;
   }
-});
-subscribe('undici:request:headers', () => {
+};
+/** Its response headers arrived. */
+const answered = (): void => {
   if (current) current.headers = now();
-});
-subscribe('http.client.request.start', () => {
-  if (current) {
-    current.request = now();
-    current.requests++;
-  }
-});
-subscribe('http.client.response.finish', () => {
-  if (current) current.headers = now();
-});
+};
+subscribe('undici:request:create', requestStarts);
+subscribe('http.client.request.start', requestStarts);
+subscribe('undici:request:headers', answered);
+subscribe('http.client.response.finish', answered);
 
 function phasesOf(m: Marks, ours: boolean): Record<Phase, number> {
   const built = ours ? m.seal : m.request;
@@ -78,29 +73,28 @@ function phasesOf(m: Marks, ours: boolean): Record<Phase, number> {
   };
 }
 
-/** The throughput bench's driver (contenders.ts), with the marks taken around each call. */
+/** The throughput bench's own driver (contenders.ts), with the marks taken around each call. */
 async function drive(exporter: SpanExporter, spans: readonly ReadableSpan[], ours: boolean, out: Array<Record<Phase, number>>): Promise<number> {
   let requests = 0;
   let previous = 0;
-  for (const batch of batches(spans, BSP_BATCH)) {
-    const m: Marks = { previous, call: now(), returned: 0, seal: 0, sealed: 0, request: 0, headers: 0, callback: 0, requests: 0 };
-    current = m;
-    const result = await new Promise<ExportResult>((resolve) => {
-      exporter.export(batch, (r) => {
-        m.callback = now();
-        resolve(r);
-      });
-      m.returned = now();
-    });
-    current = undefined;
-    previous = m.callback;
-    if (result.code !== ExportResultCode.SUCCESS) throw new Error(`export failed: ${result.error?.message ?? 'FAILED'}`);
-    requests += m.requests;
-    // A call whose events all went out with another call's body has no request of its own.
-    if (m.requests > 0 && (!ours || m.seal > 0)) out.push(phasesOf(m, ours));
-    await tick();
-  }
-  await exporter.forceFlush?.();
+  let m: Marks | undefined;
+  await driveExporter(exporter, spans, {
+    calling() {
+      m = { previous, call: now(), returned: 0, seal: 0, sealed: 0, request: 0, headers: 0, callback: 0, requests: 0 };
+      current = m;
+    },
+    returned() {
+      m!.returned = now();
+    },
+    calledBack() {
+      m!.callback = now();
+      current = undefined;
+      previous = m!.callback;
+      requests += m!.requests;
+      // A call whose events all went out with another call's body has no request of its own.
+      if (m!.requests > 0 && (!ours || m!.seal > 0)) out.push(phasesOf(m!, ours));
+    },
+  });
   return requests;
 }
 
