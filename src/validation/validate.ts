@@ -40,14 +40,21 @@ const isMetric = (s: string): boolean => {
 };
 /** Bad entries named in a message at most: the counters keep the totals. */
 const LIST_SHOWN = 5;
+/** A fix made to a git object, as its message will say it. */
+interface GitFix {
+  kind: string;
+  message: string;
+}
 /**
  * Git objects already checked: whether they are sent, and what was fixed in them (each later
  * event that carries the same object, a pipeline's descendants or a resource's spans, was sent
  * after those fixes too, and is counted so; the messages are said once anyway).
  */
-const checkedGit = new WeakMap<object, { sent: boolean; fixes: ReadonlyArray<{ kind: string; message: string }> }>();
+const checkedGit = new WeakMap<object, { sent: boolean; fixes: readonly GitFix[] }>();
+/** The usual case, no fix to a git: one empty list, not one per event. */
+const NO_GIT_FIXES: readonly GitFix[] = Object.freeze([]);
 /** Shared objects whose git was left out, and why: their later events were sent after that fix. */
-const strippedGit = new WeakMap<object, ReadonlyArray<{ kind: string; message: string }>>();
+const strippedGit = new WeakMap<object, readonly GitFix[]>();
 
 function yearAfter(ms: number): number {
   const d = new Date(ms);
@@ -95,7 +102,7 @@ export type What = string | (() => string);
 const named = (what: What): string => (typeof what === 'string' ? what : what());
 
 /** Removes an unsendable git from the event (or from what it shares with its siblings: from them all). */
-function leaveOut(holder: { git?: unknown }, shared: object | undefined, why: ReadonlyArray<{ kind: string; message: string }>): void {
+function leaveOut(holder: { git?: unknown }, shared: object | undefined, why: readonly GitFix[]): void {
   delete holder.git;
   if (holder === shared) strippedGit.set(shared, why);
 }
@@ -256,14 +263,16 @@ export function validateEvent(
   // Descendants share their pipeline's git object, a resource's spans its git: check it once.
   const known = git && checkedGit.get(git);
   const stripped = git === undefined && shared !== undefined ? strippedGit.get(shared) : undefined;
+  // What was fixed in this event's git (now, or when the object was first checked).
+  let gitFixes = NO_GIT_FIXES;
   if (stripped !== undefined) {
-    for (const f of stripped) fixes = withFix(fixes, what, f.kind, f.message);
+    gitFixes = stripped;
   } else if (known !== undefined) {
-    for (const f of known.fixes) fixes = withFix(fixes, what, f.kind, f.message);
+    gitFixes = known.fixes;
     if (!known.sent) leaveOut(holder!, shared, known.fixes);
   } else if (git) {
     let sent = false;
-    const found: Array<{ kind: string; message: string }> = [];
+    const found: GitFix[] = [];
     const fix = (kind: string, message: string): number => found.push({ kind, message });
     const missing = (['repository_url', 'sha', 'author_email'] as const).filter((k) => !git[k]);
     if (missing.length > 0) {
@@ -289,9 +298,10 @@ export function validateEvent(
       }
     }
     checkedGit.set(git, { sent, fixes: found });
-    for (const f of found) fixes = withFix(fixes, what, f.kind, f.message);
+    gitFixes = found;
     if (!sent) leaveOut(holder!, shared, found);
   }
+  for (const f of gitFixes) fixes = withFix(fixes, what, f.kind, f.message);
 
   // Links that need an id.
   if (level === 'pipeline') for (const link of LINK_FIELDS) {
