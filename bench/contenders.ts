@@ -6,6 +6,7 @@ import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { client, v2 } from '@datadog/datadog-api-client';
 import { Pool } from 'undici';
+import type { Readable } from 'node:stream';
 import { setImmediate as tick } from 'node:timers/promises';
 import { batches } from './workload.js';
 import { handMapOne, type HandEvent } from './mapping.js';
@@ -198,8 +199,8 @@ export function officialClient(port: number, spans: readonly ReadableSpan[]): Co
   };
 }
 
-/** One POST of a prebuilt body for the hand-written contenders; anything but the sink's 202 fails the run. */
-async function post(pool: Pool, path: string, body: string | Buffer, who: string): Promise<void> {
+/** One POST of a prebuilt (or streamed) body for the hand-written contenders and bench/overlap.ts; anything but the sink's 202 fails the run. */
+export async function post(pool: Pool, path: string, body: string | Buffer | Readable, who: string): Promise<void> {
   const res = await pool.request({
     method: 'POST',
     path,

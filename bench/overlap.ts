@@ -15,11 +15,11 @@
 // Prints events/s per mode and each mode's ratio to "one body", paired per round.
 import { PassThrough } from 'node:stream';
 import { setImmediate as tick } from 'node:timers/promises';
-import { Agent, request } from 'undici';
+import { Pool } from 'undici';
 import { batches, generate, TYPICAL } from './workload.js';
 import { handMap, type HandEvent } from './mapping.js';
 import { isSinkChild, startSink } from './sink.js';
-import { BSP_BATCH } from './contenders.js';
+import { BSP_BATCH, post as postTo } from './contenders.js';
 import { median } from './measure.js';
 
 const MODES = ['one body', 'two bodies', 'streamed', 'pipelined'] as const;
@@ -31,19 +31,15 @@ async function main(): Promise<void> {
   const events = handMap(generate(300, TYPICAL, 1).spans);
   const calls = batches(events, BSP_BATCH);
   const sink = await startSink();
-  const url = `${sink.pipelineUrl}`;
-  const agent = new Agent({ keepAliveTimeout: 4_000, connections: 4, headersTimeout: 0, bodyTimeout: 0 });
+  const { origin, pathname } = new URL(sink.pipelineUrl);
+  const pool = new Pool(origin, { connections: 4, pipelining: 1 });
   let kept = 0;
   /** The events' JSON, comma-separated; the extra stringify passes stand for mapping's work. */
   const build = (c: readonly HandEvent[]): string => {
     for (let k = 0; k < 2; k++) for (const e of c) kept += JSON.stringify(e).length;
     return c.map((e) => JSON.stringify(e)).join(',');
   };
-  const post = async (body: Buffer | PassThrough): Promise<void> => {
-    const res = await request(url, { dispatcher: agent, method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    await res.body.dump();
-    if (res.statusCode !== 202) throw new Error(`overlap: HTTP ${res.statusCode}`);
-  };
+  const post = (body: Buffer | PassThrough): Promise<void> => postTo(pool, pathname, body, 'overlap');
   const whole = (json: string): Buffer => Buffer.from(`{"data":[${json}]}`);
 
   const runs: Record<Mode, () => Promise<void>> = {
@@ -106,7 +102,7 @@ async function main(): Promise<void> {
     }
   }
   sink.close();
-  await agent.close();
+  await pool.close();
   console.log(`${events.length} events in ${calls.length} calls of ${BSP_BATCH}; medians of ${rounds} interleaved rounds`);
   for (const m of MODES) {
     console.log(`${m.padEnd(12)} ${Math.round(median(rates[m])).toLocaleString('en-US').padStart(8)} events/s  ${median(ratios[m]).toFixed(2)}× one body  (ratios ${[...ratios[m]].sort((a, b) => a - b).map((x) => x.toFixed(2)).join(' ')})`);
