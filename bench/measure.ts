@@ -166,6 +166,11 @@ export async function measure(run: () => Promise<void>, beforeClock?: () => Prom
  */
 export type Stall = Pick<Sample, 'maxStallMs' | 'stallWaitMs' | 'stallRunMs' | 'maxGcPauseMs' | 'stallFaults'>;
 
+/** Only the stall's figures of `s` (a row keeps them, not the whole sample). */
+export function stallOf(s: Stall): Stall {
+  return { maxStallMs: s.maxStallMs, stallWaitMs: s.stallWaitMs, stallRunMs: s.stallRunMs, maxGcPauseMs: s.maxGcPauseMs, stallFaults: s.stallFaults };
+}
+
 /** The one with the longest stall (the first of equals); `xs` is not empty. */
 export function worstStall<T extends Stall>(xs: readonly T[]): T {
   return xs.reduce((w, x) => (x.maxStallMs > w.maxStallMs ? x : w));

@@ -8,11 +8,12 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { setImmediate as tick } from 'node:timers/promises';
 import { BSP_BATCH } from './contenders.js';
 import { bigShape, generate } from './workload.js';
-import { fullGc, measure, median, worstStall } from './measure.js';
+import { fullGc, measure, median, stallOf, worstStall, type Stall } from './measure.js';
 import type { Sink } from './sink.js';
 import type { BenchExporter, ExporterFactory } from './exporter.js';
 
-export interface ScaleRow {
+/** The stall figures are the worst run's (longest stall in any run; see measure.ts). */
+export interface ScaleRow extends Stall {
   steps: number;
   spans: number;
   runs: number;
@@ -23,16 +24,6 @@ export interface ScaleRow {
   pending: number;
   /** Heap growth over phase A ÷ pending (median over runs). */
   heapBytesPerPending: number;
-  /** Longest stall in any run. */
-  maxStallMs: number;
-  /** Of that stall, the time the main thread waited for a core (NaN off Linux; see measure.ts). */
-  stallWaitMs: number;
-  /** The longest GC pause of the run with that stall. */
-  maxGcPauseMs: number;
-  /** Minor page faults during that stall (see measure.ts). */
-  stallFaults: number;
-  /** Of that stall, the main thread's time on a core (see measure.ts). */
-  stallRunMs: number;
 }
 
 export interface ScaleResult {
@@ -54,16 +45,12 @@ async function exportAll(exporter: BenchExporter, spans: readonly ReadableSpan[]
   return failed;
 }
 
-interface RunResult {
+/** The stall figures are the worse phase's. */
+interface RunResult extends Stall {
   wallMs: number;
   cpuMs: number;
   pending: number;
   heapDelta: number;
-  maxStallMs: number;
-  stallWaitMs: number;
-  maxGcPauseMs: number;
-  stallFaults: number;
-  stallRunMs: number;
   /** Stalls of phase A (everything but the pipeline span: filing) and B (resolving, delivery). */
   stallA: number;
   stallB: number;
@@ -108,11 +95,7 @@ export async function runOne(make: ExporterFactory, sink: Sink, spans: readonly 
     cpuMs: a.cpuMs + b.cpuMs,
     pending,
     heapDelta,
-    maxStallMs: worst.maxStallMs,
-    stallWaitMs: worst.stallWaitMs,
-    maxGcPauseMs: worst.maxGcPauseMs,
-    stallFaults: worst.stallFaults,
-    stallRunMs: worst.stallRunMs,
+    ...stallOf(worst),
     stallA: a.maxStallMs,
     stallB: b.maxStallMs,
   };
@@ -152,11 +135,7 @@ export async function scale(
       cpuUsPerSpan: median(results.map((r) => (r.cpuMs * 1000) / n)),
       pending: median(results.map((r) => r.pending)),
       heapBytesPerPending: median(results.map((r) => (r.pending > 0 ? r.heapDelta / r.pending : NaN))),
-      maxStallMs: worst.maxStallMs,
-      stallWaitMs: worst.stallWaitMs,
-      maxGcPauseMs: worst.maxGcPauseMs,
-      stallFaults: worst.stallFaults,
-      stallRunMs: worst.stallRunMs,
+      ...stallOf(worst),
     };
     opts.log(
       `scale: ${steps} steps: ${row.usPerSpan.toFixed(2)} µs/span, ${Math.round(row.heapBytesPerPending)} B/pending, stall ${row.maxStallMs.toFixed(1)} ms`,
