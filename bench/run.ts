@@ -14,7 +14,7 @@ import { processFigures, type ProcessFigures } from './process-figures.js';
 import { handMap } from './mapping.js';
 import { isSinkChild, startSink, type Sink } from './sink.js';
 import { floor, officialClient, otlpExporter, ourExporter, transportAlone, type Contender } from './contenders.js';
-import { measure, median, worstStall, type Sample, type Stall } from './measure.js';
+import { measure, median, pageFaultCostUs, worstStall, type Sample, type Stall } from './measure.js';
 import { scale, type ScaleResult } from './scale.js';
 import type { ServeResult } from './serve.js';
 import { spawn } from 'node:child_process';
@@ -361,6 +361,10 @@ async function main(): Promise<void> {
   const load0 = loadavg()[0] as number;
   console.log(`load average (1 min) at start: ${load0.toFixed(2)}${load0 > cpus().length / 2 ? ' — the machine is busy: absolute figures will be low and noisy, ratios less so' : ''}`);
 
+  // Measured before the workloads fill the heap (a child process: this one's memory is untouched).
+  const faultUs = pageFaultCostUs();
+  console.log(`minor page fault: ${faultUs === undefined ? 'not measured' : `${fmt(faultUs, 1)} µs`} (64 MiB touched in a fresh process; median of 3)`);
+
   const make: ExporterFactory = loadExporter();
 
   const sink = await startSink();
@@ -417,7 +421,7 @@ async function main(): Promise<void> {
     );
     console.log(
       'OTLP rows count spans (its bytes are OTLP/JSON). CPU: whole process (exporting thread + V8 helper threads). ' +
-        'Faults: minor page faults of the process per event (~15–20 µs each on this VM). ' +
+        `Faults: minor page faults of the process per event (${faultUs === undefined ? 'cost not measured' : `${fmt(faultUs, 1)} µs each on this machine`}). ` +
         'Peak RSS includes the workload held in memory; RSS +MB is what a run added. Stall: longest event-loop delay in a run.',
     );
   }
@@ -525,6 +529,12 @@ async function main(): Promise<void> {
         `${fmt(2 / ceiling, 2)}× the floor.`,
     );
   }
+  if (faultUs !== undefined && rows.size > 0) {
+    console.log(
+      `  context: a minor page fault costs ${fmt(faultUs, 1)} µs on this machine; the faults per event (table above) ` +
+        `times that is what each row pays for fresh memory (15–20 µs per fault on 2026-12-02's VMs, 2 µs on 2026-12-03's).`,
+    );
+  }
   const wire = wireBudget(rows);
   if (wire) {
     console.log(
@@ -540,7 +550,7 @@ async function main(): Promise<void> {
   const load1 = loadavg()[0] as number;
   console.log(`\ntotal ${fmt(totalS, 1)} s; load average (1 min) at the end: ${load1.toFixed(2)}`);
 
-  const result = { date: new Date().toISOString(), machine: machine(), load: [load0, load1], floorOverOtlp: ceiling, wireBudget: wire, args: { ...args, only: args.only && [...args.only] }, workload: workloadNote, summaries, scale: scaleResult, live: liveResult, serve: serveResult, process: proc, targets, totalS };
+  const result = { date: new Date().toISOString(), machine: machine(), load: [load0, load1], floorOverOtlp: ceiling, pageFaultUs: faultUs, wireBudget: wire, args: { ...args, only: args.only && [...args.only] }, workload: workloadNote, summaries, scale: scaleResult, live: liveResult, serve: serveResult, process: proc, targets, totalS };
   mkdirSync(new URL('../.bench-out/', import.meta.url), { recursive: true });
   writeFileSync(new URL('../.bench-out/bench-results.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
   if (args.md) console.log(`\n${markdown(result.date, summaries, scaleResult, targets, workloadNote, ceiling)}`);
