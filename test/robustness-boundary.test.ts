@@ -9,7 +9,8 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { DatadogCIPipelineExporter } from '../src/index.js';
 import { createDelivery } from '../src/delivery/index.js';
 import { MAX_TIMER_MS } from '../src/delivery/timers.js';
-import { Diagnostics, MAX_LINE, PREFIX, secretRedactor } from '../src/diagnostics.js';
+import fc from 'fast-check';
+import { Diagnostics, MAX_LINE, PREFIX, REDACTED, secretPattern, secretRedactor } from '../src/diagnostics.js';
 import { resolveOptions } from '../src/options.js';
 import { startIntake } from '../testkit/intake.js';
 import { fastConfig, jobEvents, recordingDiagnostics } from '../testkit/fault-helpers.js';
@@ -288,6 +289,37 @@ test('the redactor finds the key in any mix of encodings and letter case, and le
   assert.equal(redact('A/B"C D-ü€😀'), '[API key redacted]');
   assert.equal(redact('nothing here a/b'), 'nothing here a/b');
   assert.equal(secretRedactor('abc')('abc'), 'abc', 'keys under 4 characters are not redacted');
+});
+
+test('the redactor\'s shortcut (an ASCII key, a text with no \\, % or &) answers what its regular expression does', () => {
+  // Texts made of key fragments in any case and encoding, the key itself, and noise that
+  // includes the characters the shortcut looks for and non-ASCII letters that case-map to ASCII.
+  const key = fc.stringMatching(/^[\x21-\x7e]{4,40}$/);
+  const encodings = (k: string): string[] => [
+    k,
+    k.toUpperCase(),
+    k.toLowerCase(),
+    [...k].map((c, i) => (i % 2 ? c.toUpperCase() : c)).join(''),
+    [...k].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join(''),
+    encodeURIComponent(k),
+    [...k].map((c) => `&#${c.charCodeAt(0)};`).join(''),
+    k.slice(0, -1),
+    k.slice(1),
+  ];
+  const noise = fc.constantFrom('', ' ', 'x', '\\', '%', '&', '+', 'K', 'ſ', 'İ', 'é', '😀', 'key', '"', '/');
+  fc.assert(
+    fc.property(key, fc.array(fc.tuple(fc.nat(8), noise), { maxLength: 6 }), (k, pieces) => {
+      const forms = encodings(k);
+      const text = pieces.map(([i, n]) => `${forms[i % forms.length]}${n}`).join('');
+      const reference = text.replace(secretPattern(k)!, REDACTED);
+      assert.equal(secretRedactor(k)(text), reference);
+    }),
+    { numRuns: 3000, seed: 12 },
+  );
+  // And the texts it skips are returned as they are, the key in any case is not.
+  const redact = secretRedactor('0123abcdEF');
+  assert.equal(redact('sent 10 events'), 'sent 10 events');
+  assert.equal(redact('key 0123ABCDef!'), `key ${REDACTED}!`);
 });
 
 test('quote() never throws and says what a number is', async () => {
