@@ -13,7 +13,6 @@ import { LEVEL_ATTRIBUTE, type Level } from './mapping/fields.js';
 import type { Lineage } from './mapping/transform.js';
 import { resolveOptions, type DatadogCIPipelineExporterOptions, type ResolvedOptions } from './options.js';
 import { admitSpan, refuse } from './span-shape.js';
-import { warmUpBuildPath } from './warm-up.js';
 
 /** Below the BatchSpanProcessor's default export timeout (30 s). */
 const EXPORT_CALLBACK_MS = 20_000;
@@ -144,8 +143,6 @@ export class DatadogCIPipelineExporter implements SpanExporter {
         this.troubled = false;
       },
     });
-    // The path's code compiled while the build runs, not after its last span (warm-up.ts).
-    warmUpBuildPath(this.options);
   }
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {

@@ -27,21 +27,17 @@ const loadTelemetry = async () => {
   // is done (~200 ms here): `run` sends one or two requests, so the baseline is all it needs. Set
   // before undici is loaded; it only concerns WebAssembly, and this process is `run`'s own.
   setFlagsFromString('--liftoff-only');
-  const [api, exporter, processor, propagation, warmUp, buildWarmUp, undici] = await Promise.all([
+  const [api, exporter, processor, propagation, warmUp, undici] = await Promise.all([
     import('@opentelemetry/api'),
     import('../exporter.js'),
     import('../processor.js'),
     import('../propagation.js'),
     import('../delivery/parser-warm-up.js'),
-    import('../warm-up.js'),
     import('../delivery/undici.js'),
   ]);
   // The same reason: no parser warm-up (a loopback server and request at start-up) for a process
-  // whose first request goes out when it is about to exit anyway; nor synthetic pipelines through
-  // the exporter's path (warm-up.ts), which cost `run -- true` 8 ms and gained nothing around
-  // `sleep 0.3` (bench/run-overhead.ts): `run` builds two or three events.
+  // whose first request goes out when it is about to exit anyway.
   warmUp.skipHttpParserWarmUp();
-  buildWarmUp.skipBuildWarmUp();
   return { api, exporter, processor, propagation, undici };
 };
 
