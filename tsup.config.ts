@@ -36,6 +36,31 @@ const noHttp2: EsbuildPlugin = {
   },
 };
 
+// undici requires node:http when it loads, for two things: IncomingMessage, to recognise a
+// request body that is one (delivery sends Buffers), and maxHeaderSize, its default cap on response
+// headers. node:http and the modules under it are not in Node's start-up snapshot: compiling them
+// cost a `run` ~5 ms of CPU. In the bin, undici gets a stand-in with the two: a class no body
+// is an instance of, and Node's default cap (16 KiB), or node:http's own value when the process
+// was started with --max-http-header-size.
+const undiciHttp: EsbuildPlugin = {
+  name: 'undici-http',
+  setup(build) {
+    build.onResolve({ filter: /^(node:)?http$/ }, (args) =>
+      /undici[\\/]lib[\\/](core[\\/]util|dispatcher[\\/]client)\.js$/.test(args.importer) ? { path: 'http', namespace: 'undici-http' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'undici-http' }, () => ({
+      contents: [
+        'const flagged = () => /--max-http-header-size/.test(`${process.execArgv.join(" ")} ${process.env.NODE_OPTIONS ?? ""}`);',
+        'module.exports = {',
+        '  IncomingMessage: class NotAnIncomingMessage {},',
+        '  get maxHeaderSize() { return flagged() ? require("node:http").maxHeaderSize : 16 * 1024; },',
+        '};',
+      ].join('\n'),
+      loader: 'js',
+    }));
+  },
+};
+
 export default defineConfig([
   {
     // The exporter, and the local intake as its own entry (datadog-ci-pipeline-exporter/intake), so
@@ -62,9 +87,9 @@ export default defineConfig([
     splitting: true,
     treeshake: true,
     plugins: [requireChunks],
-    esbuildPlugins: [noHttp2],
+    esbuildPlugins: [noHttp2, undiciHttp],
     // tsup's own plugin would take every `node:` import first (stripping the prefix, which
-    // Node 20 does not need), before noHttp2 could see undici's.
+    // Node 20 does not need), before noHttp2 and undiciHttp could see undici's.
     removeNodeProtocol: false,
     // The bin is bundled whole: resolving undici's hundred CommonJS files costs a `run` more
     // start-up time than the command it wraps (see the run-overhead figure of npm run bench).

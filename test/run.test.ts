@@ -177,7 +177,7 @@ test('--attr, --level and --name set the span; a bad flag is one line and exit 2
   assert.match(bad.stderr, /Put the command after --/);
 });
 
-test("the package's bin is CommonJS: a `run` that sends its span never starts Node's ESM loader, nor loads node:http2 (undici's HTTP/2 client is left out), node:crypto (IDs from Math.random, as the SDK makes them) or node:fs/promises (detection reads through node:fs)", { skip: !builtCliIsCurrent() && 'dist/ is not current (npm run build)' }, async (t) => {
+test("the package's bin is CommonJS: a `run` that sends its span never starts Node's ESM loader, nor loads node:http2 (undici's HTTP/2 client is left out), node:crypto (IDs from Math.random, as the SDK makes them) or node:fs/promises (detection reads through node:fs), nor node:http (undici gets a stand-in)", { skip: !builtCliIsCurrent() && 'dist/ is not current (npm run build)' }, async (t) => {
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
   const bin = join(REPO_ROOT, pkg.bin['datadog-ci-pipeline-exporter']!);
   assert.equal(bin, BUILT_CLI);
@@ -186,16 +186,23 @@ test("the package's bin is CommonJS: a `run` that sends its span never starts No
   // At exit, the Node internals the process loaded: an ES module (the bin, a chunk, an import())
   // loads the ESM loader's module jobs; a CommonJS bin whose chunks are require()d does not.
   const probe = join(mkdtempSync(join(tmpdir(), 'run-test-')), 'probe.cjs');
-  writeFileSync(probe, "process.on('exit', () => process.stderr.write('\\n@esm ' + process.moduleLoadList.filter((m) => m.includes('modules/esm/module_job')).length + ' @http2 ' + process.moduleLoadList.filter((m) => /\\bhttp2\\b/.test(m)).length + ' @crypto ' + process.moduleLoadList.filter((m) => /\\bcrypto\\b/.test(m)).length + ' @fs/promises ' + process.moduleLoadList.filter((m) => m.includes('fs/promises')).length + '\\n'));\n");
-  const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--require', probe, bin, 'run', '--endpoint', intake.endpoint, '--url', 'https://ci.example/b/9', '--name', 'cjs', '--', 'true'], { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += String(c)));
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
+  writeFileSync(probe, "process.on('exit', () => process.stderr.write('\\n@esm ' + process.moduleLoadList.filter((m) => m.includes('modules/esm/module_job')).length + ' @http2 ' + process.moduleLoadList.filter((m) => /\\bhttp2\\b/.test(m)).length + ' @crypto ' + process.moduleLoadList.filter((m) => /\\bcrypto\\b/.test(m)).length + ' @fs/promises ' + process.moduleLoadList.filter((m) => m.includes('fs/promises')).length + ' @http ' + process.moduleLoadList.filter((m) => m === 'NativeModule http').length + '\\n'));\n");
+  const runIt = (nodeFlags: string[], name: string): Promise<{ code: number | null; stderr: string }> =>
+    new Promise((resolve) => {
+      const child = spawn(process.execPath, [...nodeFlags, '--require', probe, bin, 'run', '--endpoint', intake.endpoint, '--url', 'https://ci.example/b/9', '--name', name, '--', 'true'], { env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (c: Buffer) => (stderr += String(c)));
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+  const r = await runIt([], 'cjs');
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /@esm 0 @http2 0 @crypto 0 @fs\/promises 0\n/, r.stderr);
-  assert.deepEqual(intake.events.map((e) => [e.attributes.resource.name, e.attributes.resource.status]), [['cjs', 'success']]);
+  // Nor node:http: undici's two uses of it get a stand-in (tsup.config.ts, undiciHttp)…
+  assert.match(r.stderr, /@esm 0 @http2 0 @crypto 0 @fs\/promises 0 @http 0\n/, r.stderr);
+  // …which asks node:http for its header cap when the process was given one.
+  const flagged = await runIt(['--max-http-header-size=32768'], 'flagged');
+  assert.equal(flagged.code, 0, flagged.stderr);
+  assert.match(flagged.stderr, /@http 1\n/, flagged.stderr);
+  assert.deepEqual(intake.events.map((e) => [e.attributes.resource.name, e.attributes.resource.status]), [['cjs', 'success'], ['flagged', 'success']]);
 });
 
 test('run: its trace and span IDs are random hex of the W3C lengths, never all zeros', () => {
