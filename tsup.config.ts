@@ -37,11 +37,11 @@ const noHttp2: EsbuildPlugin = {
 };
 
 // undici requires node:http when it loads, for two things: IncomingMessage, to recognise a
-// request body that is one (delivery sends Buffers), and maxHeaderSize, its default cap on response
-// headers. node:http and the modules under it are not in Node's start-up snapshot: compiling them
-// cost a `run` ~5 ms of CPU. In the bin, undici gets a stand-in with the two: a class no body
-// is an instance of, and Node's default cap (16 KiB), or node:http's own value when the process
-// was started with --max-http-header-size.
+// request body that is one (delivery sends Buffers), and maxHeaderSize, its default cap on
+// response headers. node:http and the modules under it are not in Node's start-up snapshot:
+// compiling them cost each `run` 10–15 ms (bench/run-overhead.ts). In the bin, undici gets a
+// stand-in with the two: a class no body is an instance of, and Node's default cap (16 KiB), or
+// node:http's own value when the process was started with --max-http-header-size.
 const undiciHttp: EsbuildPlugin = {
   name: 'undici-http',
   setup(build) {

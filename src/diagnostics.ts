@@ -172,16 +172,17 @@ function escapeRegExp(s: string): string {
  */
 export function secretRedactor(secret: string | undefined): (text: string) => string {
   const re = secretPattern(secret);
-  if (re === undefined) return (text) => text;
+  if (re === undefined || secret === undefined) return (text) => text;
   const redact = (text: string): string => text.replace(re, REDACTED);
   // Every encoding but the plain one starts with `\`, `%` or `&` (or is `+`, for a space). So for
   // a secret of printable ASCII without spaces, a text with none of the three can only hold it
   // as is, in some letter case (the `i` flag without `u` never matches a non-ASCII character to
   // an ASCII one). Checked first, that spares most messages the regular expression, whose
   // compile at its first use (~2 ms: six alternatives per character) fell on a short-lived
-  // process's last message, its shutdown summary.
-  if (!PLAIN_ASCII.test(secret!)) return redact;
-  const lower = secret!.toLowerCase();
+  // process's last message, its shutdown summary (and on the first response, which delivery
+  // redacts too).
+  if (!PLAIN_ASCII.test(secret)) return redact;
+  const lower = secret.toLowerCase();
   return (text) => (ENCODED.test(text) || text.toLowerCase().includes(lower) ? redact(text) : text);
 }
 
