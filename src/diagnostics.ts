@@ -171,8 +171,8 @@ function escapeRegExp(s: string): string {
  * longer recognised. Secrets under 4 characters are left alone (they would match everywhere).
  */
 export function secretRedactor(secret: string | undefined): (text: string) => string {
+  if (typeof secret !== 'string' || secret.length < 4) return (text) => text;
   const re = secretPattern(secret);
-  if (re === undefined || secret === undefined) return (text) => text;
   const redact = (text: string): string => text.replace(re, REDACTED);
   // Every encoding but the plain one starts with `\`, `%` or `&` (or is `+`, for a space). So for
   // a secret of printable ASCII without spaces, a text with none of the three can only hold it
@@ -190,8 +190,7 @@ const PLAIN_ASCII = /^[\x21-\x7e]+$/;
 const ENCODED = /[\\%&]/;
 
 /** @internal The regular expression of secretRedactor (its test compares the two). */
-export function secretPattern(secret: string | undefined): RegExp | undefined {
-  if (typeof secret !== 'string' || secret.length < 4) return undefined;
+export function secretPattern(secret: string): RegExp {
   const parts: string[] = [];
   for (const ch of secret) {
     const cp = ch.codePointAt(0)!;

@@ -311,7 +311,7 @@ test('the redactor\'s shortcut (an ASCII key, a text with no \\, % or &) answers
     fc.property(key, fc.array(fc.tuple(fc.nat(8), noise), { maxLength: 6 }), (k, pieces) => {
       const forms = encodings(k);
       const text = pieces.map(([i, n]) => `${forms[i % forms.length]}${n}`).join('');
-      const reference = text.replace(secretPattern(k)!, REDACTED);
+      const reference = text.replace(secretPattern(k), REDACTED);
       assert.equal(secretRedactor(k)(text), reference);
     }),
     { numRuns: 3000, seed: 12 },
