@@ -50,10 +50,10 @@ const undiciHttp: EsbuildPlugin = {
     );
     build.onLoad({ filter: /.*/, namespace: 'undici-http' }, () => ({
       contents: [
-        'const flagged = () => /--max-http-header-size/.test(`${process.execArgv.join(" ")} ${process.env.NODE_OPTIONS ?? ""}`);',
+        'const flagged = /--max-http-header-size/.test(`${process.execArgv.join(" ")} ${process.env.NODE_OPTIONS ?? ""}`);',
         'module.exports = {',
         '  IncomingMessage: class NotAnIncomingMessage {},',
-        '  get maxHeaderSize() { return flagged() ? require("node:http").maxHeaderSize : 16 * 1024; },',
+        '  get maxHeaderSize() { return flagged ? require("node:http").maxHeaderSize : 16 * 1024; },',
         '};',
       ].join('\n'),
       loader: 'js',
