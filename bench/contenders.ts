@@ -1,13 +1,13 @@
 // The ways to get the same spans to an intake, and delivery alone for scale. Each contender is
-// created fresh for every timed run (untimed), so every one of them pays for opening its
-// connections inside the timing.
+// created fresh for every timed run (untimed) and warmed (untimed, after the bench's full
+// collection: see `warm`), so every one of them is timed as a running process would be.
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { client, v2 } from '@datadog/datadog-api-client';
 import { Pool } from 'undici';
 import type { Readable } from 'node:stream';
-import { setImmediate as tick } from 'node:timers/promises';
+import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 import { batches } from './workload.js';
 import { handMapOne, type HandEvent } from './mapping.js';
 
@@ -24,8 +24,36 @@ export interface Contender {
   run(): Promise<void>;
   /** Untimed: release sockets and timers. */
   teardown(): Promise<void> | void;
+  /**
+   * Untimed, after measure()'s full collection and before the clock: a small run of the same
+   * kind through the same client (spans of their own, so that none of the timed ones is a
+   * duplicate). A forced collection (`gc()`) drops the code V8 optimized for objects of which
+   * none is alive at that moment: this exporter's spans, events and batches all die between two
+   * runs, and each of its rounds re-optimized ~55 functions (measured in session 14: 30–40
+   * functions deoptimized per forced collection, ~5 µs of helper-thread CPU per event), which the
+   * collections of a running process (six of them, at idle, with the host allocating) did not
+   * do. The warm-up puts the timed run back where a running process is; every contender gets one.
+   */
+  warm?(): Promise<void>;
   /** Events (or OTLP spans) the sink must count after one run. */
   expected: number;
+}
+
+/**
+ * Each contender's warm-up before a timed run (`warm`): pipelines of its own, and a pause for the
+ * compiles they queue on V8's helper threads. Measured in session 14 (a throwaway probe, per-thread
+ * CPU from /proc): with 30 pipelines this exporter's helper threads still spent 1.8–2.1 µs per
+ * event of the timed run compiling, with 120 0.6–1.0, about what one exporter reaches after
+ * ~170,000 spans in a process that never forces a collection.
+ */
+export const WARM_PIPELINES = 120;
+const WARM_SETTLE_MS = 150;
+
+/** Runs `c`'s warm-up, if it has one, and waits for the compiles it queued. */
+export async function warmUp(c: Pick<Contender, 'warm'>): Promise<void> {
+  if (!c.warm) return;
+  await c.warm();
+  await sleep(WARM_SETTLE_MS);
 }
 
 /** Marks a caller takes around each export() call (bench/timeline.ts): before it, as it returns, in its callback. */
@@ -66,6 +94,7 @@ export function ourExporter(
   make: () => SpanExporter,
   spans: readonly ReadableSpan[],
   name = 'this exporter',
+  warmSpans?: readonly ReadableSpan[],
 ): Contender {
   let exporter: SpanExporter | undefined;
   return {
@@ -77,6 +106,7 @@ export function ourExporter(
     run() {
       return driveExporter(exporter as SpanExporter, spans);
     },
+    ...(warmSpans && { warm: () => driveExporter(exporter as SpanExporter, warmSpans) }),
     async teardown() {
       await exporter?.shutdown();
     },
@@ -84,7 +114,7 @@ export function ourExporter(
 }
 
 /** (2) The stock OTLP/HTTP exporter with its defaults: http/json, keep-alive agent. */
-export function otlpExporter(url: string, spans: readonly ReadableSpan[]): Contender {
+export function otlpExporter(url: string, spans: readonly ReadableSpan[], warmSpans?: readonly ReadableSpan[]): Contender {
   let exporter: OTLPTraceExporter | undefined;
   return {
     name: 'OTLP/HTTP json',
@@ -95,6 +125,7 @@ export function otlpExporter(url: string, spans: readonly ReadableSpan[]): Conte
     run() {
       return driveExporter(exporter as OTLPTraceExporter, spans);
     },
+    ...(warmSpans && { warm: () => driveExporter(exporter as OTLPTraceExporter, warmSpans) }),
     async teardown() {
       await exporter?.shutdown();
     },
@@ -172,8 +203,20 @@ function toTyped(e: HandEvent): v2.CIAppCreatePipelineEventRequestData {
  * throws "matches multiple types" — or, if an element is invalid, silently sends `{"data":{}}`.
  * The hand mapping (span → typed model) runs inside the timing: a user pays for it.
  */
-export function officialClient(port: number, spans: readonly ReadableSpan[]): Contender {
+export function officialClient(port: number, spans: readonly ReadableSpan[], warmSpans?: readonly ReadableSpan[]): Contender {
   let api: v2.CIVisibilityPipelinesApi | undefined;
+  const send = async (xs: readonly ReadableSpan[]): Promise<void> => {
+    const byId = new Map<string, ReadableSpan>();
+    for (const s of xs) byId.set(s.spanContext().spanId, s);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < xs.length) {
+        const e = handMapOne(xs[next++] as ReadableSpan, byId);
+        if (e) await (api as v2.CIVisibilityPipelinesApi).createCIAppPipelineEvent({ body: { data: toTyped(e) } });
+      }
+    };
+    await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  };
   return {
     name: 'official client',
     expected: spans.length,
@@ -183,18 +226,8 @@ export function officialClient(port: number, spans: readonly ReadableSpan[]): Co
       conf.setServerVariables({ protocol: 'http', name: `127.0.0.1:${port}` });
       api = new v2.CIVisibilityPipelinesApi(conf);
     },
-    async run() {
-      const byId = new Map<string, ReadableSpan>();
-      for (const s of spans) byId.set(s.spanContext().spanId, s);
-      let next = 0;
-      const worker = async (): Promise<void> => {
-        while (next < spans.length) {
-          const e = handMapOne(spans[next++] as ReadableSpan, byId);
-          if (e) await (api as v2.CIVisibilityPipelinesApi).createCIAppPipelineEvent({ body: { data: toTyped(e) } });
-        }
-      };
-      await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-    },
+    run: () => send(spans),
+    ...(warmSpans && { warm: () => send(warmSpans) }),
     teardown() {},
   };
 }
@@ -216,26 +249,28 @@ export async function post(pool: Pool, path: string, body: string | Buffer | Rea
  * can avoid: JSON.stringify of 1000-event bodies and undici POSTs, IN_FLIGHT at a time on
  * keep-alive connections.
  */
-export function floor(origin: string, path: string, events: readonly HandEvent[]): Contender {
+export function floor(origin: string, path: string, events: readonly HandEvent[], warmEvents?: readonly HandEvent[]): Contender {
   let pool: Pool | undefined;
+  const send = async (xs: readonly HandEvent[]): Promise<void> => {
+    const p = pool as Pool;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < xs.length) {
+        const chunk = xs.slice(next, next + 1000);
+        next += chunk.length;
+        await post(p, path, JSON.stringify({ data: chunk }), 'floor');
+      }
+    };
+    await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  };
   return {
     name: 'floor (stringify+undici)',
     expected: events.length,
     setup() {
       pool = new Pool(origin, { connections: IN_FLIGHT, pipelining: 1 });
     },
-    async run() {
-      const p = pool as Pool;
-      let next = 0;
-      const worker = async (): Promise<void> => {
-        while (next < events.length) {
-          const chunk = events.slice(next, next + 1000);
-          next += chunk.length;
-          await post(p, path, JSON.stringify({ data: chunk }), 'floor');
-        }
-      };
-      await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-    },
+    run: () => send(events),
+    ...(warmEvents && { warm: () => send(warmEvents) }),
     async teardown() {
       await pool?.close();
     },
@@ -249,19 +284,22 @@ export function floor(origin: string, path: string, events: readonly HandEvent[]
  * The bodies are bytes, as this exporter's are (delivery/batcher.ts): undici sends a string
  * body at 2–3× the CPU of the same body as a Buffer here (7.4 against 2.7 µs per event).
  */
-export function transportAlone(origin: string, path: string, events: readonly HandEvent[]): Contender {
-  const bodies = batches(events, BSP_BATCH).map((chunk) => Buffer.from(JSON.stringify({ data: chunk })));
+export function transportAlone(origin: string, path: string, events: readonly HandEvent[], warmEvents?: readonly HandEvent[]): Contender {
+  const encode = (xs: readonly HandEvent[]): Buffer[] => batches(xs, BSP_BATCH).map((chunk) => Buffer.from(JSON.stringify({ data: chunk })));
+  const bodies = encode(events);
+  const warmBodies = warmEvents && encode(warmEvents);
   let pool: Pool | undefined;
+  const send = async (bs: readonly Buffer[]): Promise<void> => {
+    for (const body of bs) await post(pool as Pool, path, body, 'transport');
+  };
   return {
     name: 'transport alone (prebuilt bodies)',
     expected: events.length,
     setup() {
       pool = new Pool(origin, { connections: 1, pipelining: 1 });
     },
-    async run() {
-      const p = pool as Pool;
-      for (const body of bodies) await post(p, path, body, 'transport');
-    },
+    run: () => send(bodies),
+    ...(warmBodies && { warm: () => send(warmBodies) }),
     async teardown() {
       await pool?.close();
     },

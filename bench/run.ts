@@ -13,7 +13,7 @@ import { generate, TYPICAL, spansPerPipeline, type GenerateOptions, type Workloa
 import { processFigures, type ProcessFigures } from './process-figures.js';
 import { handMap } from './mapping.js';
 import { isSinkChild, startSink, type Sink } from './sink.js';
-import { floor, officialClient, otlpExporter, ourExporter, transportAlone, type Contender } from './contenders.js';
+import { floor, officialClient, otlpExporter, ourExporter, transportAlone, warmUp, WARM_PIPELINES, type Contender } from './contenders.js';
 import { measure, median, pageFaultCostUs, worstStall, type Sample, type Stall } from './measure.js';
 import { scale, type ScaleResult } from './scale.js';
 import type { ServeResult } from './serve.js';
@@ -215,10 +215,16 @@ async function runOnce(
   profile?: { profiler: RunProfiler; name: string },
 ): Promise<Sample & { events: number; bytes: number }> {
   await c.setup();
-  await sink.reset(verify);
+  // After measure()'s collection: the warm-up (contenders.ts says why), then the sink's counters,
+  // so that they count the timed run only.
+  const beforeClock = async (): Promise<void> => {
+    await warmUp(c);
+    await sink.reset(verify);
+    await profile?.profiler.start();
+  };
   const sample = profile
-    ? await measure(() => c.run(), () => profile.profiler.start()).finally(() => profile.profiler.stop(profile.name))
-    : await measure(() => c.run());
+    ? await measure(() => c.run(), beforeClock).finally(() => profile.profiler.stop(profile.name))
+    : await measure(() => c.run(), beforeClock);
   const st = await sink.stats();
   await c.teardown();
   if (st.events !== c.expected) {
@@ -301,6 +307,9 @@ async function throughputPhase(
     const t = performance.now();
     const w: Workload = generate(pipelines, TYPICAL, 1, wl.opts);
     const prebuilt = handMap(w.spans);
+    // Spans of their own for the warm-ups (another seed: other IDs), shaped like the timed ones.
+    const warmSpans = generate(WARM_PIPELINES, TYPICAL, 1001, wl.opts).spans;
+    const warmPrebuilt = handMap(warmSpans);
     const genMs = performance.now() - t;
     const note =
       `${wl.id} (${wl.label}): ${pipelines} pipelines × ${spansPerPipeline(TYPICAL)} spans = ${w.spans.length} spans, ` +
@@ -311,23 +320,23 @@ async function throughputPhase(
       contenders.push({ key: rowKey(k, wl.id), c });
       rows.set(rowKey(k, wl.id), { key: rowKey(k, wl.id), name: wl.id === 'typical' ? c.name : `${c.name} [${wl.id}]`, workload: wl.id, samples: [] });
     };
-    if (wants(args, 'exporter')) add('exporter', ourExporter(() => make(sink.pipelineUrl), w.spans));
-    if (makeB) add('ab', ourExporter(() => makeB(sink.pipelineUrl), w.spans, `exporter of ${args.ab}`));
-    if (wants(args, 'otlp')) add('otlp', otlpExporter(sink.tracesUrl, w.spans));
+    if (wants(args, 'exporter')) add('exporter', ourExporter(() => make(sink.pipelineUrl), w.spans, undefined, warmSpans));
+    if (makeB) add('ab', ourExporter(() => makeB(sink.pipelineUrl), w.spans, `exporter of ${args.ab}`, warmSpans));
+    if (wants(args, 'otlp')) add('otlp', otlpExporter(sink.tracesUrl, w.spans, warmSpans));
     // One workload is enough for the official client: it is ~50× slower either way.
     if (wants(args, 'official') && wl.id === 'typical') {
       const small = w.spans.slice(0, officialPipelines * spansPerPipeline(TYPICAL));
       workloadNote += ` (official client: first ${officialPipelines} pipelines = ${small.length})`;
-      add('official', officialClient(sink.port, small));
+      add('official', officialClient(sink.port, small, warmSpans.slice(0, spansPerPipeline(TYPICAL))));
     }
-    if (wants(args, 'floor')) add('floor', floor(`http://127.0.0.1:${sink.port}`, '/api/v2/ci/pipeline', prebuilt));
+    if (wants(args, 'floor')) add('floor', floor(`http://127.0.0.1:${sink.port}`, '/api/v2/ci/pipeline', prebuilt, warmPrebuilt));
     // One workload is enough here too: its bodies are the same size on both.
-    if (wants(args, 'transport') && wl.id === 'typical') add('transport', transportAlone(`http://127.0.0.1:${sink.port}`, '/api/v2/ci/pipeline', prebuilt));
+    if (wants(args, 'transport') && wl.id === 'typical') add('transport', transportAlone(`http://127.0.0.1:${sink.port}`, '/api/v2/ci/pipeline', prebuilt, warmPrebuilt));
   }
   if (wants(args, 'jenkins')) {
     const jw = generateJenkins(pipelines);
     jenkinsSpansPerEvent = jw.spans.length / jw.events;
-    const c = jenkinsContender(() => make(sink.pipelineUrl), jw);
+    const c = jenkinsContender(() => make(sink.pipelineUrl), jw, generateJenkins(WARM_PIPELINES));
     contenders.push({ key: 'jenkins', c });
     rows.set('jenkins', { key: 'jenkins', name: c.name, workload: 'typical', samples: [] });
   }

@@ -7,7 +7,7 @@ import { loadavg } from 'node:os';
 import { bigShape, generate, TYPICAL } from './workload.js';
 import { runOne } from './scale.js';
 import { isSinkChild, startSink } from './sink.js';
-import { ourExporter } from './contenders.js';
+import { ourExporter, warmUp, WARM_PIPELINES } from './contenders.js';
 import { measure, median } from './measure.js';
 import { loadExporterFrom } from './exporter.js';
 
@@ -50,6 +50,7 @@ async function main(): Promise<void> {
   if (steps > 0) return scaleAb(srcs, steps, rounds);
   const pipelines = Number(value('--pipelines', '300'));
   const w = generate(pipelines, TYPICAL, 1, { gitOnResource: value('--workload', 'typical') === 'git' });
+  const warmSpans = generate(WARM_PIPELINES, TYPICAL, 1001, { gitOnResource: value('--workload', 'typical') === 'git' }).spans;
   const sink = await startSink();
   const makers = await Promise.all(srcs.map((s) => loadExporterFrom(s)));
   const res = srcs.map(() => [] as Array<{ rate: number; cpu: number; stall: number; gcMax: number; gcKind: string; gcMs: number; reqs: number }>);
@@ -58,11 +59,17 @@ async function main(): Promise<void> {
   for (let r = -1; r < rounds; r++) {
     for (let k = 0; k < srcs.length; k++) {
       const i = (k + Math.max(0, r)) % srcs.length;
-      const c = ourExporter(() => makers[i]!(sink.pipelineUrl), w.spans);
+      const c = ourExporter(() => makers[i]!(sink.pipelineUrl), w.spans, undefined, warmSpans);
       await c.setup();
-      await sink.reset(false);
-      gc.reset();
-      const s = await measure(() => c.run());
+      // Warmed after measure()'s collection, as bench/run.ts does (contenders.ts, `warm`).
+      const s = await measure(
+        () => c.run(),
+        async () => {
+          await warmUp(c);
+          await sink.reset(false);
+          gc.reset();
+        },
+      );
       const st = await sink.stats();
       await c.teardown();
       if (r < 0) continue;

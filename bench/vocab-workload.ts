@@ -115,7 +115,7 @@ export function generateJenkins(count: number): VocabWorkload {
 }
 
 /** This exporter on the Jenkins-shaped workload: the sink must count one event per pipeline, stage and step. */
-export function jenkinsContender(make: () => SpanExporter, w: VocabWorkload): Contender {
+export function jenkinsContender(make: () => SpanExporter, w: VocabWorkload, warmW?: VocabWorkload): Contender {
   let exporter: SpanExporter | undefined;
   return {
     name: 'this exporter, Jenkins-shaped (vocabulary)',
@@ -126,6 +126,7 @@ export function jenkinsContender(make: () => SpanExporter, w: VocabWorkload): Co
     run() {
       return driveExporter(exporter as SpanExporter, w.spans);
     },
+    ...(warmW && { warm: () => driveExporter(exporter as SpanExporter, warmW.spans) }),
     async teardown() {
       await exporter?.shutdown();
     },
