@@ -8,7 +8,7 @@ import { client, v2 } from '@datadog/datadog-api-client';
 import { Pool } from 'undici';
 import type { Readable } from 'node:stream';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
-import { batches } from './workload.js';
+import { batches, generate, TYPICAL, type GenerateOptions } from './workload.js';
 import { handMapOne, type HandEvent } from './mapping.js';
 
 /** The BatchSpanProcessor default: what an exporter is handed at a time. */
@@ -48,6 +48,11 @@ export interface Contender {
  */
 export const WARM_PIPELINES = 120;
 const WARM_SETTLE_MS = 150;
+
+/** The warm-up's spans for a typical-shaped workload: another seed (other IDs), the same shapes. */
+export function warmWorkloadSpans(opts: GenerateOptions = {}): readonly ReadableSpan[] {
+  return generate(WARM_PIPELINES, TYPICAL, 1001, opts).spans;
+}
 
 /** Runs `c`'s warm-up, if it has one, and waits for the compiles it queued. */
 export async function warmUp(c: Pick<Contender, 'warm'>): Promise<void> {

@@ -13,7 +13,7 @@ import { generate, TYPICAL, spansPerPipeline, type GenerateOptions, type Workloa
 import { processFigures, type ProcessFigures } from './process-figures.js';
 import { handMap } from './mapping.js';
 import { isSinkChild, startSink, type Sink } from './sink.js';
-import { floor, officialClient, otlpExporter, ourExporter, transportAlone, warmUp, WARM_PIPELINES, type Contender } from './contenders.js';
+import { floor, officialClient, otlpExporter, ourExporter, transportAlone, warmWorkloadSpans, warmUp, WARM_PIPELINES, type Contender } from './contenders.js';
 import { measure, median, pageFaultCostUs, worstStall, type Sample, type Stall } from './measure.js';
 import { scale, type ScaleResult } from './scale.js';
 import type { ServeResult } from './serve.js';
@@ -307,8 +307,7 @@ async function throughputPhase(
     const t = performance.now();
     const w: Workload = generate(pipelines, TYPICAL, 1, wl.opts);
     const prebuilt = handMap(w.spans);
-    // Spans of their own for the warm-ups (another seed: other IDs), shaped like the timed ones.
-    const warmSpans = generate(WARM_PIPELINES, TYPICAL, 1001, wl.opts).spans;
+    const warmSpans = warmWorkloadSpans(wl.opts);
     const warmPrebuilt = handMap(warmSpans);
     const genMs = performance.now() - t;
     const note =

@@ -7,7 +7,7 @@ import { loadavg } from 'node:os';
 import { bigShape, generate, TYPICAL } from './workload.js';
 import { runOne } from './scale.js';
 import { isSinkChild, startSink } from './sink.js';
-import { ourExporter, warmUp, WARM_PIPELINES } from './contenders.js';
+import { ourExporter, warmWorkloadSpans, warmUp } from './contenders.js';
 import { measure, median } from './measure.js';
 import { loadExporterFrom } from './exporter.js';
 
@@ -49,8 +49,9 @@ async function main(): Promise<void> {
   const steps = Number(value('--scale', '0'));
   if (steps > 0) return scaleAb(srcs, steps, rounds);
   const pipelines = Number(value('--pipelines', '300'));
-  const w = generate(pipelines, TYPICAL, 1, { gitOnResource: value('--workload', 'typical') === 'git' });
-  const warmSpans = generate(WARM_PIPELINES, TYPICAL, 1001, { gitOnResource: value('--workload', 'typical') === 'git' }).spans;
+  const opts = { gitOnResource: value('--workload', 'typical') === 'git' };
+  const w = generate(pipelines, TYPICAL, 1, opts);
+  const warmSpans = warmWorkloadSpans(opts);
   const sink = await startSink();
   const makers = await Promise.all(srcs.map((s) => loadExporterFrom(s)));
   const res = srcs.map(() => [] as Array<{ rate: number; cpu: number; stall: number; gcMax: number; gcKind: string; gcMs: number; reqs: number }>);

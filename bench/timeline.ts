@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { loadavg } from 'node:os';
 import { generate, TYPICAL } from './workload.js';
 import { isSinkChild, startSink } from './sink.js';
-import { BSP_BATCH, driveExporter, warmUp, WARM_PIPELINES } from './contenders.js';
+import { BSP_BATCH, driveExporter, warmWorkloadSpans, warmUp } from './contenders.js';
 import { fullGc, median } from './measure.js';
 import { loadExporterFrom } from './exporter.js';
 
@@ -105,7 +105,7 @@ async function main(): Promise<void> {
   const workload = value('--workload', 'typical');
   const w = generate(300, TYPICAL, 1, { gitOnResource: workload === 'git' });
   // The warm-ups' spans (contenders.ts, `warm`: why every timed run is warmed after the collection).
-  const warmSpans = generate(WARM_PIPELINES, TYPICAL, 1001, { gitOnResource: workload === 'git' }).spans;
+  const warmSpans = warmWorkloadSpans({ gitOnResource: workload === 'git' });
   const sink = await startSink();
   const make = await loadExporterFrom(value('--src', new URL('../src', import.meta.url).pathname));
   const contenders = [
