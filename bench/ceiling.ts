@@ -67,7 +67,7 @@ const VARIANTS: Record<string, Array<[string, string]>> = {
 };
 
 /** A copy of src/ with the variant's replacements; throws when an anchor is not found once (src/ moved on). */
-export function makeVariant(name: string): string {
+function makeVariant(name: string): string {
   const edits = VARIANTS[name];
   if (!edits) throw new Error(`unknown variant ${name} (${Object.keys(VARIANTS).join(', ')})`);
   const dir = resolve(root, '.bench-out/ceiling', name, 'src');
