@@ -168,7 +168,8 @@ const fmt = (n: number, digits = 0): string =>
 const fmtRatio = (r: number, limit: number, atLeast: boolean): string => {
   const passes = (x: number): boolean => (atLeast ? x >= limit : x <= limit);
   let digits = 2;
-  while (digits < 6 && passes(Number(r.toFixed(digits))) !== passes(r)) digits++;
+  // Judged on the text fmt prints (its rounding, its thousands separators), not on toFixed's.
+  while (digits < 6 && passes(Number(fmt(r, digits).replace(/,/g, ''))) !== passes(r)) digits++;
   return fmt(r, digits);
 };
 
